@@ -1,0 +1,546 @@
+"""Configuration: ``config.toml`` read once into frozen dataclasses and passed down.
+
+Every setting is declared once, as a dataclass field with a default and a help text
+(``metadata={"help": ...}``); the loader checks types and rejects unknown keys with a message
+that names the file, the table and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from archive.errors import ConfigError
+
+DEFAULT_CONFIG = "config.toml"
+ENV_CONFIG = "POLICY_ARCHIVE_CONFIG"
+ENV_DATA_DIR = "POLICY_ARCHIVE_DATA_DIR"
+
+
+def _help(text: str, default: Any = dataclasses.MISSING, **kw: Any) -> Any:
+    if default is dataclasses.MISSING and "default_factory" not in kw:
+        return field(metadata={"help": text}, **kw)
+    return field(default=default, metadata={"help": text}, **kw)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    user_agent: str = _help(
+        "User-Agent sent with every request; include a contact URL so site owners can reach you.",
+        "PolicyArchive/0.1 (+https://github.com/policy-archive/policy-archive)",
+    )
+    timeout: float = _help("Seconds to wait for a connection or for the next bytes.", 30.0)
+    max_body_bytes: int = _help(
+        "Largest body accepted (after decompression), in bytes.", 20_000_000
+    )
+    max_redirects: int = _help("Redirects followed before giving up.", 10)
+    per_host_delay: float = _help("Seconds between two requests to the same host.", 2.0)
+    concurrency: int = _help("Documents fetched at the same time.", 4)
+    allow_private_addresses: bool = _help(
+        "Allow fetching loopback/private/link-local addresses. Off in production (SSRF guard); "
+        "tests and local demos switch it on.",
+        False,
+    )
+    browser_path: str = _help(
+        "Chromium executable for pages marked js; empty = look for chromium on PATH.", ""
+    )
+    browser_timeout: float = _help("Seconds a JavaScript-rendered page may take to load.", 45.0)
+    min_text_chars: int = _help("An extraction shorter than this is an error, not a version.", 200)
+    suspect_ratio: float = _help(
+        "A new text shorter than this fraction of the last version is held back until the "
+        "next check confirms it.",
+        0.33,
+    )
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    interval: timedelta = _help("Default time between two checks of a policy.", timedelta(hours=6))
+    jitter: timedelta = _help(
+        "Random delay added to each run, to spread load.", timedelta(minutes=5)
+    )
+    failure_alert_after: int = _help("Consecutive failures after which the operator is alerted.", 3)
+    retry_backoff: timedelta = _help(
+        "First retry delay after a transient failure (doubles each time, capped at interval).",
+        timedelta(minutes=10),
+    )
+    gc_interval: timedelta = _help(
+        "Time between two `git gc` runs of the repositories.", timedelta(days=1)
+    )
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    host: str = _help("Address the web UI listens on.", "127.0.0.1")
+    port: int = _help("Port the web UI listens on.", 8000)
+    base_url: str = _help(
+        "Public URL of the web UI, used in emails, feeds and webhooks.", "http://127.0.0.1:8000"
+    )
+    secret_key: str = _help(
+        "Secret used to sign tokens (unsubscribe links). Empty: read from "
+        "$POLICY_ARCHIVE_SECRET_KEY, else generated once and stored in the data dir.",
+        "",
+    )
+    threads: int = _help("Worker threads of the WSGI server.", 8)
+    connection_limit: int = _help("Open connections the server holds (slow clients).", 1000)
+    expose_snapshots: bool = _help(
+        "Also serve the raw snapshots repository at /snapshots.git.", False
+    )
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = _help("SMTP server; empty disables email alerts.", "")
+    port: int = _help("SMTP port.", 587)
+    security: str = _help("'starttls', 'ssl' or 'none'.", "starttls")
+    user: str = _help("SMTP user name; empty for no login.", "")
+    password: str = _help("SMTP password; empty: read from $POLICY_ARCHIVE_SMTP_PASSWORD.", "")
+    sender: str = _help("From address of alert emails.", "policy-archive@localhost")
+    timeout: float = _help("Seconds to wait for the SMTP server.", 30.0)
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """One ``[[alert]]`` table: who is told about which changes, and how."""
+
+    channel: str = _help("'email', 'webhook' or 'apprise'.")
+    target: str = _help("Email address, webhook URL or Apprise URL.")
+    service: str = _help("Only changes to this service (empty: any).", "")
+    type: str = _help("Only changes to this document type (empty: any).", "")
+    query: str = _help("A saved search: alert when a policy starts or stops matching it.", "")
+    secret: str = _help("Webhook signing secret (whsec_... or any string).", "")
+    digest: bool = _help("Email: one digest a day instead of one email per change.", False)
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    allow_private_addresses: bool = _help(
+        "Allow webhooks to loopback/private addresses (tests and local receivers only).", False
+    )
+    webhook_timeout: float = _help("Seconds a webhook receiver may take to answer.", 15.0)
+    max_attempts: int = _help("Delivery attempts before an alert is reported as failed.", 8)
+    retry_base: float = _help(
+        "First retry delay in seconds (exponential backoff with jitter).", 30.0
+    )
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    licence: str = _help(
+        "Licence statement written into exported datasets.",
+        "Licence: to be decided by the archive's operator.",
+    )
+
+
+@dataclass(frozen=True)
+class RangeSelector:
+    """An Open Terms Archive range selector: the content between two CSS-selected points."""
+
+    start_before: str | None = None
+    start_after: str | None = None
+    end_before: str | None = None
+    end_after: str | None = None
+
+
+Selector = str | RangeSelector
+
+
+@dataclass(frozen=True)
+class Source:
+    """One fetched page of a document; a document may combine several, in order."""
+
+    url: str
+    select: tuple[Selector, ...] = ()
+    remove: tuple[Selector, ...] = ()
+    js: bool = False
+    filters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    service: str
+    type: str
+    sources: tuple[Source, ...]
+    language: str | None = None
+    interval: timedelta | None = None
+    origin: str = "config.toml"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.service, self.type)
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return tuple(s.url for s in self.sources)
+
+    @property
+    def js(self) -> bool:
+        return any(s.js for s in self.sources)
+
+    @property
+    def label(self) -> str:
+        return f"{self.service} {self.type}"
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    export: ExportSettings = field(default_factory=ExportSettings)
+    alerts: tuple[AlertSettings, ...] = ()
+    policies: tuple[PolicyConfig, ...] = ()
+    declarations: Path | None = None
+    path: Path | None = None
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.data_dir / "archive"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.data_dir / "snapshots"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def state_path(self) -> Path:
+        return self.data_dir / "state.sqlite"
+
+    def policy(self, service: str, type_: str) -> PolicyConfig | None:
+        for p in self.policies:
+            if p.service == service and p.type == type_:
+                return p
+        return None
+
+    def with_data_dir(self, data_dir: Path) -> Config:
+        return dataclasses.replace(self, data_dir=data_dir)
+
+
+SECTIONS: dict[str, type] = {
+    "fetch": FetchSettings,
+    "schedule": ScheduleSettings,
+    "web": WebSettings,
+    "smtp": SmtpSettings,
+    "notify": NotifySettings,
+    "export": ExportSettings,
+}
+TOP_LEVEL_KEYS = {"data_dir", "declarations", "policy", "alert", *SECTIONS}
+
+# --------------------------------------------------------------------------- parsing helpers
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$")
+_UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'30m', '6h', '1d', '90s' or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '6h', '30m' or '1d'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        raise ValueError(f"{value!r} is not a duration: use e.g. '6h', '30m', '1d' or seconds")
+    return timedelta(seconds=seconds)
+
+
+def check_url(url: Any) -> str:
+    if not isinstance(url, str):
+        raise ValueError(f"{url!r} is not a URL")
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL with a host")
+    if any(ord(c) < 33 for c in url.strip()):
+        raise ValueError(f"{url!r} contains spaces or control characters")
+    return url.strip()
+
+
+def _convert(value: Any, annotation: Any, where: str, key: str) -> Any:
+    origin = typing.get_origin(annotation)
+    try:
+        if annotation is timedelta:
+            result = parse_duration(value)
+            if result.total_seconds() <= 0:
+                raise ValueError("must be longer than zero")
+            return result
+        if annotation is bool:
+            if not isinstance(value, bool):
+                raise ValueError("expected true or false")
+            return value
+        if annotation is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError("expected a whole number")
+            return value
+        if annotation is float:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError("expected a number")
+            return float(value)
+        if annotation is str:
+            if not isinstance(value, str):
+                raise ValueError("expected a string")
+            return value
+        if origin is not None:  # e.g. str | None
+            return value
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {key} = {value!r}: {exc}") from None
+    return value
+
+
+def build_section(cls: type, table: Any, where: str) -> Any:
+    """Build a flat settings dataclass from a TOML table, rejecting unknown keys."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected a table, got {table!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - names)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; "
+            f"known keys are {', '.join(sorted(names))}"
+        )
+    values = {k: _convert(v, hints[k], where, k) for k, v in table.items()}
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.name not in values
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{where}: missing required key(s) {', '.join(missing)}")
+    return cls(**values)
+
+
+def parse_selector(value: Any, where: str) -> Selector:
+    if isinstance(value, str):
+        if not value.strip():
+            raise ConfigError(f"{where}: an empty CSS selector matches nothing; remove it")
+        return value
+    if isinstance(value, Mapping):
+        allowed = {"startBefore", "startAfter", "endBefore", "endAfter"}
+        unknown = set(value) - allowed
+        if unknown:
+            raise ConfigError(
+                f"{where}: range selector has unknown key(s) {', '.join(sorted(unknown))}; "
+                "use startBefore|startAfter and endBefore|endAfter"
+            )
+        starts = [k for k in ("startBefore", "startAfter") if k in value]
+        ends = [k for k in ("endBefore", "endAfter") if k in value]
+        if len(starts) != 1 or len(ends) != 1:
+            raise ConfigError(
+                f"{where}: a range selector needs exactly one of startBefore/startAfter and "
+                "one of endBefore/endAfter"
+            )
+        return RangeSelector(
+            start_before=value.get("startBefore"),
+            start_after=value.get("startAfter"),
+            end_before=value.get("endBefore"),
+            end_after=value.get("endAfter"),
+        )
+    raise ConfigError(f"{where}: {value!r} is not a CSS selector or a range selector")
+
+
+def parse_selectors(value: Any, where: str) -> tuple[Selector, ...]:
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else [value]
+    return tuple(parse_selector(v, where) for v in items)
+
+
+def _policy_where(origin: str, service: Any, type_: Any) -> str:
+    return f"{origin}: policy {service!r} / {type_!r}"
+
+
+POLICY_KEYS = {
+    "service",
+    "type",
+    "url",
+    "urls",
+    "select",
+    "remove",
+    "language",
+    "js",
+    "interval",
+    "filter",
+}
+
+
+def parse_policy_table(table: Any, origin: str, index: int) -> PolicyConfig:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{origin}: [[policy]] #{index + 1} is not a table")
+    service, type_ = table.get("service"), table.get("type")
+    where = _policy_where(origin, service, type_)
+    unknown = sorted(set(table) - POLICY_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; known keys are "
+            f"{', '.join(sorted(POLICY_KEYS))}"
+        )
+    for key, val in (("service", service), ("type", type_)):
+        if not isinstance(val, str) or not val.strip():
+            raise ConfigError(
+                f"{origin}: [[policy]] #{index + 1}: '{key}' must be a non-empty string"
+            )
+    if ("url" in table) == ("urls" in table):
+        raise ConfigError(f'{where}: give exactly one of url = "..." or urls = ["...", ...]')
+    raw_urls = [table["url"]] if "url" in table else table["urls"]
+    if not isinstance(raw_urls, list) or not raw_urls:
+        raise ConfigError(f"{where}: urls must be a non-empty list of URLs")
+    try:
+        urls = [check_url(u) for u in raw_urls]
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    js = table.get("js", False)
+    if not isinstance(js, bool):
+        raise ConfigError(f"{where}: js must be true or false")
+    select = parse_selectors(table.get("select"), where)
+    remove = parse_selectors(table.get("remove"), where)
+    filters = table.get("filter", [])
+    if not isinstance(filters, list) or not all(isinstance(f, str) for f in filters):
+        raise ConfigError(f"{where}: filter must be a list of names")
+    interval = None
+    if "interval" in table:
+        try:
+            interval = parse_duration(table["interval"])
+        except ValueError as exc:
+            raise ConfigError(f"{where}: interval: {exc}") from None
+        if interval.total_seconds() < 60:
+            raise ConfigError(
+                f"{where}: interval {table['interval']!r} is under a minute; use e.g. '30m' or '6h'"
+            )
+    language = table.get("language")
+    if language is not None and (
+        not isinstance(language, str) or not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]+)?", language)
+    ):
+        raise ConfigError(f"{where}: language {language!r} should be a code such as 'en' or 'et'")
+    sources = tuple(
+        Source(url=u, select=select, remove=remove, js=js, filters=tuple(filters)) for u in urls
+    )
+    return PolicyConfig(
+        service=service.strip(),
+        type=type_.strip(),
+        sources=sources,
+        language=language,
+        interval=interval,
+        origin=origin,
+    )
+
+
+def _check_duplicates(policies: list[PolicyConfig]) -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for p in policies:
+        if p.key in seen:
+            raise ConfigError(
+                f"{p.origin}: policy {p.service!r} / {p.type!r} is declared twice "
+                f"(also in {seen[p.key]}); remove one of them"
+            )
+        seen[p.key] = p.origin
+
+
+def load_config(
+    path: Path | str | None = None,
+    *,
+    data_dir: Path | str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read the configuration file once.
+
+    ``path`` defaults to ``$POLICY_ARCHIVE_CONFIG`` or ``./config.toml``; ``data_dir``
+    (or ``$POLICY_ARCHIVE_DATA_DIR``) overrides the file's ``data_dir``.
+    """
+    env = os.environ if environ is None else environ
+    path = Path(path or env.get(ENV_CONFIG) or DEFAULT_CONFIG)
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such configuration file; pass --config PATH or create one "
+            "(see the README for an example)"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    override = data_dir or env.get(ENV_DATA_DIR)
+    return config_from_mapping(raw, path=path, data_dir=Path(override) if override else None)
+
+
+def config_from_mapping(
+    raw: Mapping[str, Any], *, path: Path | None = None, data_dir: Path | None = None
+) -> Config:
+    """Build a :class:`Config` from parsed TOML (also used by tests)."""
+    origin = str(path) if path else "config"
+    base = path.resolve().parent if path else Path.cwd()
+    unknown = sorted(set(raw) - TOP_LEVEL_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{origin}: unknown top-level key(s) {', '.join(unknown)}; known keys are "
+            f"{', '.join(sorted(TOP_LEVEL_KEYS))}"
+        )
+    sections = {
+        name: build_section(cls, raw.get(name, {}), f"{origin}: [{name}]")
+        for name, cls in SECTIONS.items()
+    }
+    if sections["fetch"].concurrency < 1 or sections["fetch"].max_body_bytes < 1024:
+        raise ConfigError(f"{origin}: [fetch] concurrency must be ≥ 1 and max_body_bytes ≥ 1024")
+    if data_dir is None:
+        raw_dir = raw.get("data_dir", "data")
+        if not isinstance(raw_dir, str):
+            raise ConfigError(f"{origin}: data_dir must be a path string")
+        data_dir = Path(raw_dir)
+    if not data_dir.is_absolute():
+        data_dir = base / data_dir
+    policies_raw = raw.get("policy", [])
+    if not isinstance(policies_raw, list):
+        raise ConfigError(f"{origin}: use [[policy]] tables (double brackets) for policies")
+    policies = [parse_policy_table(t, origin, i) for i, t in enumerate(policies_raw)]
+    declarations = None
+    if "declarations" in raw:
+        if not isinstance(raw["declarations"], str):
+            raise ConfigError(f"{origin}: declarations must be a folder path string")
+        declarations = Path(raw["declarations"])
+        if not declarations.is_absolute():
+            declarations = base / declarations
+        from archive.declarations import load_declarations_dir
+
+        policies.extend(load_declarations_dir(declarations))
+    _check_duplicates(policies)
+    alerts_raw = raw.get("alert", [])
+    if not isinstance(alerts_raw, list):
+        raise ConfigError(f"{origin}: use [[alert]] tables (double brackets) for alerts")
+    alerts = tuple(
+        build_section(AlertSettings, t, f"{origin}: [[alert]] #{i + 1}")
+        for i, t in enumerate(alerts_raw)
+    )
+    for i, a in enumerate(alerts):
+        if a.channel not in ("email", "webhook", "apprise"):
+            raise ConfigError(
+                f"{origin}: [[alert]] #{i + 1}: channel must be 'email', "
+                f"'webhook' or 'apprise', not {a.channel!r}"
+            )
+    return Config(
+        data_dir=data_dir,
+        policies=tuple(policies),
+        declarations=declarations,
+        alerts=alerts,
+        path=path,
+        **sections,
+    )

@@ -1,0 +1,311 @@
+"""``track(policy)``: the one place that runs fetch → snapshot → extract → record in order.
+
+Only a successful fetch whose extracted, normalised text differs from the last version is a
+change. Failures are counted in state, never committed. A text far shorter than the last
+version is held back as suspect until the next check confirms it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import shutil
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime
+
+from archive.app import Archive
+from archive.config import PolicyConfig
+from archive.errors import ExtractError, FetchError
+from archive.events import PolicyFailing, PolicyRecovered, VersionRecorded
+from archive.extract import EXTRACTOR_VERSION, extract_document, normalise
+from archive.fetch import Fetched, Fetcher
+from store.gitrepo import now_utc
+from store.snapshots import Page
+from store.state import PolicyState, Validators
+from store.versions import CHANGE, FIRST_RECORD, NewVersion, Version
+
+log = logging.getLogger(__name__)
+
+FIRST, CHANGED, UNCHANGED, FAILED, SUSPECT, SKIPPED = (
+    "first_record",
+    "changed",
+    "unchanged",
+    "failed",
+    "suspect",
+    "skipped",
+)
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    service: str
+    type: str
+    status: str
+    reason: str | None = None
+    version: Version | None = None
+    transient: bool | None = None
+
+    @property
+    def recorded(self) -> bool:
+        return self.status in (FIRST, CHANGED)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def body_hash(pages: Sequence[Page]) -> str:
+    digest = hashlib.sha256()
+    for page in pages:
+        digest.update(page.url.encode() + b"\0" + page.content_type.encode() + b"\0")
+        digest.update(hashlib.sha256(page.body).digest())
+    return digest.hexdigest()
+
+
+def browser_available(path: str) -> bool:
+    return bool(path and shutil.which(path)) or any(
+        shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
+    )
+
+
+def finish_text(markdown: str) -> str:
+    """The text as stored: normalised, ending with one newline."""
+    return normalise(markdown).strip() + "\n"
+
+
+class Pipeline:
+    """Tracks policies of one archive with one fetcher. Safe to call from several threads."""
+
+    def __init__(
+        self, archive: Archive, fetcher: Fetcher, clock: Callable[[], datetime] = now_utc
+    ) -> None:
+        self.archive = archive
+        self.fetcher = fetcher
+        self.clock = clock
+        self._record_lock = threading.Lock()  # one commit + index update at a time
+
+    # ------------------------------------------------------------------ public
+
+    def track(self, policy: PolicyConfig) -> TrackResult:
+        state = self.archive.state.get(policy.service, policy.type)
+        now = self.clock()
+        settings = self.archive.config.fetch
+        if policy.js and not browser_available(settings.browser_path):
+            reason = (
+                "needs a browser (js = true): install Debian's chromium "
+                "(apt-get install chromium) or set [fetch] browser_path"
+            )
+            self.archive.state.put(dataclasses.replace(state, last_check=now, last_error=reason))
+            return TrackResult(policy.service, policy.type, SKIPPED, reason)
+        try:
+            fetched = [
+                self._fetch(policy, source.url, source.js, state) for source in policy.sources
+            ]
+        except FetchError as exc:
+            return self._failed(policy, state, now, exc.reason, exc.transient)
+        validators = tuple(Validators(f.url, f.etag, f.last_modified) for f in fetched)
+        ok_state = dataclasses.replace(
+            state,
+            last_check=now,
+            last_success=now,
+            failures=0,
+            last_error=None,
+            last_error_transient=None,
+            validators=validators,
+        )
+        if all(f.not_modified for f in fetched) and state.text_hash:
+            return self._unchanged(policy, state, ok_state)
+        try:
+            pages = self._pages(policy, fetched)
+        except FetchError as exc:
+            return self._failed(policy, state, now, exc.reason, exc.transient)
+        raw_hash = body_hash(pages)
+        if raw_hash == state.body_hash and state.text_hash:
+            return self._unchanged(policy, state, ok_state)
+        try:
+            text = self._extract(policy, pages)
+        except ExtractError as exc:
+            return self._failed(policy, state, now, str(exc), transient=False)
+        return self._compare_and_record(policy, state, ok_state, pages, raw_hash, text, now)
+
+    def check(
+        self,
+        policies: Iterable[PolicyConfig],
+        *,
+        workers: int | None = None,
+        on_result: Callable[[TrackResult], None] | None = None,
+    ) -> list[TrackResult]:
+        """Track several policies concurrently; results in completion order."""
+        policies = list(policies)
+        results: list[TrackResult] = []
+        workers = workers or self.archive.config.fetch.concurrency
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = [pool.submit(self.track, p) for p in policies]
+            for future in as_completed(futures):
+                result = future.result()
+                results.append(result)
+                if on_result:
+                    on_result(result)
+        return results
+
+    # ------------------------------------------------------------------ steps
+
+    def _fetch(self, policy: PolicyConfig, url: str, js: bool, state: PolicyState) -> Fetched:
+        validator = state.validator_for(url) if state.text_hash else None
+        return self.fetcher.fetch(
+            url,
+            js=js,
+            etag=validator.etag if validator else None,
+            last_modified=validator.last_modified if validator else None,
+        )
+
+    def _pages(self, policy: PolicyConfig, fetched: Sequence[Fetched]) -> list[Page]:
+        """Pages with bodies; a 304 page takes its bytes from the latest snapshot."""
+        stored = None
+        pages = []
+        for i, f in enumerate(fetched):
+            if f.not_modified:
+                if stored is None:
+                    stored = self.archive.snapshots.latest(policy.service, policy.type)
+                if stored is None or i >= len(stored.pages):
+                    raise FetchError(
+                        f"{f.url} answered 304 Not Modified but no snapshot of it "
+                        "is stored; it will be fetched in full next time",
+                        transient=True,
+                        url=f.url,
+                    )
+                pages.append(stored.pages[i])
+            else:
+                pages.append(
+                    Page(url=f.final_url or f.url, body=f.body, content_type=f.content_type)
+                )
+        return pages
+
+    def _extract(self, policy: PolicyConfig, pages: Sequence[Page]) -> str:
+        pieces = [
+            (source, page.body, page.content_type, page.url)
+            for source, page in zip(policy.sources, pages, strict=True)
+        ]
+        text = finish_text(extract_document(pieces))
+        minimum = self.archive.config.fetch.min_text_chars
+        if len(text.strip()) < minimum:
+            raise ExtractError(
+                f"the extracted text has {len(text.strip())} characters, under the minimum of "
+                f"{minimum}: the page is probably empty, an error page or not yet rendered "
+                "(check the selectors, or set js = true)"
+            )
+        return text
+
+    def _compare_and_record(
+        self,
+        policy: PolicyConfig,
+        state: PolicyState,
+        ok_state: PolicyState,
+        pages: Sequence[Page],
+        raw_hash: str,
+        text: str,
+        now: datetime,
+    ) -> TrackResult:
+        new_hash = text_hash(text)
+        versions = self.archive.versions
+        with self._record_lock:
+            current = versions.current(policy.service, policy.type)
+            current_text = None
+            if current is not None:
+                if state.text_hash is None:
+                    current_text = versions.text(policy.service, policy.type, current.id)
+                    state = dataclasses.replace(state, text_hash=text_hash(current_text))
+                if new_hash == state.text_hash:
+                    return self._unchanged(
+                        policy,
+                        state,
+                        dataclasses.replace(ok_state, body_hash=raw_hash, text_hash=new_hash),
+                    )
+                current_text = current_text or versions.text(
+                    policy.service, policy.type, current.id
+                )
+                ratio = self.archive.config.fetch.suspect_ratio
+                if len(text) < ratio * len(current_text) and state.suspect_hash != new_hash:
+                    reason = (
+                        f"the new text is {len(text) * 100 // max(1, len(current_text))}% "
+                        "of the last version's length; held back until the next check "
+                        "confirms it"
+                    )
+                    self.archive.state.put(
+                        dataclasses.replace(
+                            ok_state,
+                            body_hash=None,
+                            text_hash=state.text_hash,
+                            suspect_hash=new_hash,
+                            suspect_since=now,
+                        )
+                    )
+                    return TrackResult(policy.service, policy.type, SUSPECT, reason)
+            snapshot = self.archive.snapshots.record(policy.service, policy.type, pages, now)
+            version = versions.record(
+                NewVersion(
+                    service=policy.service,
+                    type=policy.type,
+                    text=text,
+                    date=now,
+                    kind=FIRST_RECORD if current is None else CHANGE,
+                    urls=tuple(p.url for p in pages),
+                    snapshot=snapshot,
+                    content_type=pages[0].content_type
+                    if len(pages) == 1
+                    else ", ".join(p.content_type for p in pages),
+                    extractor_version=EXTRACTOR_VERSION,
+                    fetched_at=now,
+                )
+            )
+            self.archive.state.put(
+                dataclasses.replace(
+                    ok_state,
+                    body_hash=raw_hash,
+                    text_hash=new_hash,
+                    last_change=now,
+                    suspect_hash=None,
+                    suspect_since=None,
+                )
+            )
+            self.archive.sync_index()
+        self._recovered(policy, state)
+        self.archive.events.emit(VersionRecorded(version=version, previous=current, policy=policy))
+        return TrackResult(
+            policy.service, policy.type, FIRST if current is None else CHANGED, version=version
+        )
+
+    # ------------------------------------------------------------------ outcomes
+
+    def _unchanged(self, policy: PolicyConfig, old: PolicyState, new: PolicyState) -> TrackResult:
+        self.archive.state.put(dataclasses.replace(new, suspect_hash=None, suspect_since=None))
+        self._recovered(policy, old)
+        return TrackResult(policy.service, policy.type, UNCHANGED)
+
+    def _recovered(self, policy: PolicyConfig, old: PolicyState) -> None:
+        if old.failures >= self.archive.config.schedule.failure_alert_after:
+            self.archive.events.emit(PolicyRecovered(policy.service, policy.type, old.failures))
+
+    def _failed(
+        self, policy: PolicyConfig, state: PolicyState, now: datetime, reason: str, transient: bool
+    ) -> TrackResult:
+        failures = state.failures + 1
+        self.archive.state.put(
+            dataclasses.replace(
+                state,
+                last_check=now,
+                failures=failures,
+                last_error=reason,
+                last_error_transient=transient,
+            )
+        )
+        log.info("%s: check failed (%d in a row): %s", policy.label, failures, reason)
+        if failures == self.archive.config.schedule.failure_alert_after:
+            self.archive.events.emit(
+                PolicyFailing(policy.service, policy.type, failures, reason, transient)
+            )
+        return TrackResult(policy.service, policy.type, FAILED, reason, transient=transient)

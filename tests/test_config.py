@@ -1,0 +1,125 @@
+"""Configuration: loaded once into frozen dataclasses; mistakes named with their fix."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from archive.config import RangeSelector, config_from_mapping, load_config, parse_duration
+from archive.errors import ConfigError
+from tests.conftest import OTA_DIR, REPO
+
+
+def load(tmp_path: Path, text: str):
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return load_config(path, environ={})
+
+
+def test_default_config_loads_and_tracks_workoptima():
+    config = load_config(REPO / "config.toml", environ={})
+    assert config.policy("WorkOptima", "Privacy Policy") is not None
+    assert config.fetch.allow_private_addresses is False  # the SSRF guard is on by default
+    assert config.data_dir == REPO / "data"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.fetch.timeout = 1  # type: ignore[misc]
+
+
+def test_policy_tables(tmp_path):
+    config = load(tmp_path, """
+data_dir = "d"
+[[policy]]
+service = "Acme"
+type = "Privacy Policy"
+urls = ["https://acme.example/a", "https://acme.example/b"]
+select = ["main", {startAfter = "#top", endBefore = "footer"}]
+remove = ".banner"
+language = "en"
+js = true
+interval = "2h"
+""")
+    (policy,) = config.policies
+    assert policy.urls == ("https://acme.example/a", "https://acme.example/b")
+    assert policy.sources[0].select == ("main", RangeSelector(start_after="#top",
+                                                              end_before="footer"))
+    assert policy.sources[1].remove == (".banner",)
+    assert policy.js and policy.interval == timedelta(hours=2)
+    assert config.data_dir == tmp_path / "d"
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ('[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\ncolour="red"',
+     "unknown key(s) colour"),
+    ('[[policy]]\nservice="A"\ntype="T"\nurl="ftp://a.example/x"', "not an http(s) URL"),
+    ('[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\ninterval="soon"',
+     "is not a duration"),
+    ('[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\ninterval="10s"',
+     "under a minute"),
+    ('[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\n'
+     '[[policy]]\nservice="A"\ntype="T"\nurl="https://b.example"', "declared twice"),
+    ('[fetch]\ntimeout="fast"', "[fetch]: timeout"),
+    ('[fetch]\nretries=3', "unknown key(s) retries"),
+    ('colour = 1', "unknown top-level key(s) colour"),
+    ('[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\n'
+     'select={startAfter="a"}', "exactly one of startBefore/startAfter"),
+    ('[[policy]]\nservice="A"\ntype="T"', "exactly one of url"),
+    ('[[alert]]\nchannel="pigeon"\ntarget="x"', "channel must be"),
+])
+def test_mistakes_name_file_policy_and_fix(tmp_path, body, message):
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, body)
+    assert message in str(info.value)
+    assert "config.toml" in str(info.value)
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load_config(tmp_path / "nope.toml", environ={})
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(tmp_path, "data_dir = ")
+
+
+def test_environment_overrides(tmp_path):
+    path = tmp_path / "elsewhere.toml"
+    path.write_text('data_dir = "x"\n', encoding="utf-8")
+    config = load_config(None, environ={"POLICY_ARCHIVE_CONFIG": str(path),
+                                        "POLICY_ARCHIVE_DATA_DIR": str(tmp_path / "override")})
+    assert config.data_dir == tmp_path / "override"
+    assert load_config(path, data_dir=tmp_path / "flag", environ={}).data_dir == tmp_path / "flag"
+
+
+def test_durations():
+    assert parse_duration("30m") == timedelta(minutes=30)
+    assert parse_duration("1d") == timedelta(days=1)
+    assert parse_duration(90) == timedelta(seconds=90)
+    with pytest.raises(ValueError):
+        parse_duration(True)
+
+
+def test_open_terms_archive_declarations_load_as_they_are(tmp_path):
+    folder = OTA_DIR / "declarations"
+    config = config_from_mapping({"declarations": str(folder / "demo")},
+                                 path=tmp_path / "config.toml")
+    github = config.policy("GitHub", "Privacy Policy")
+    assert github is not None and github.sources[0].select == ("#article-contents",)
+    contrib = config_from_mapping({"declarations": str(folder / "contrib")},
+                                  path=tmp_path / "config.toml")
+    starlink = contrib.policy("Starlink", "Terms of Service")
+    assert starlink is not None and len(starlink.sources) == 6 and starlink.js
+    assert all(s.select == ("app-legal-document",) for s in starlink.sources)
+    assert len(contrib.policies) > 200
+
+
+def test_bad_declarations(tmp_path):
+    folder = tmp_path / "decl"
+    folder.mkdir()
+    (folder / "Acme.json").write_text('{"name": "Acme", "terms": {"Privacy Policy": '
+                                      '{"select": "main"}}}', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"Acme\.json: terms 'Privacy Policy': needs 'fetch'"):
+        config_from_mapping({"declarations": str(folder)}, path=tmp_path / "config.toml")
+    with pytest.raises(ConfigError, match="no such folder"):
+        config_from_mapping({"declarations": str(tmp_path / "none")},
+                            path=tmp_path / "config.toml")

@@ -1,0 +1,86 @@
+"""A writer killed with SIGKILL mid-commit leaves an archive the next start can use."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from archive.app import Archive
+from archive.fetch import Fetcher
+from archive.pipeline import Pipeline
+from store.errors import WriterLockedError
+from tests.conftest import REPO, seed_text
+from tests.pages import policy_page
+
+WRITER = """
+import sys, itertools
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from store.versions import VersionStore, NewVersion
+from store.snapshots import SnapshotStore, Page
+from store.lock import WriterLock
+data = Path(sys.argv[1])
+WriterLock(data).acquire()
+versions, snaps = VersionStore(data / "archive"), SnapshotStore(data / "snapshots")
+start = datetime(2025, 1, 1, tzinfo=UTC)
+print("ready", flush=True)
+for i in itertools.count():
+    when = start + timedelta(minutes=i)
+    snap = snaps.record("WorkOptima", "Privacy Policy", [Page("http://x/", b"v%d" % i * 500,
+                        "text/html")], when)
+    versions.record(NewVersion("WorkOptima", "Privacy Policy", "text %d\\n" % i * 300, when,
+                               "change", ("http://x/",), snap))
+"""
+
+
+def wait_for_commits(repo, count: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = subprocess.run(["git", "-C", str(repo), "rev-list", "--count", "main"],
+                              capture_output=True, text=True)
+        if done.returncode == 0 and int(done.stdout) >= count:
+            return
+    raise AssertionError(f"the writer made fewer than {count} commits in {timeout}s")
+
+
+def open_when_unlocked(config, timeout: float = 10.0) -> Archive:
+    """A git child forked just before the kill may hold the lock until it execs: wait."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return Archive.open(config, writer=True)
+        except WriterLockedError:
+            if time.monotonic() > deadline:
+                raise
+
+
+def test_kill_during_commits_then_restart_and_check(make_config, fixture_server):
+    fixture_server.set("/p", policy_page("WorkOptima",
+                                         seed_text("workoptima-privacy-policy.txt")))
+    config = make_config([{"service": "WorkOptima", "type": "Privacy Policy",
+                           "url": fixture_server.url("/p"), "select": "main"}])
+    with Archive.open(config, writer=True, create=True):
+        pass
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for commits in (3, 10, 25):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(config.data_dir)], env=env,
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        wait_for_commits(config.data_dir / "archive", commits)
+        proc.send_signal(signal.SIGKILL)  # lands wherever the writer is: often mid-commit
+        proc.wait()
+        proc.stdout.close()
+        with open_when_unlocked(config) as archive:
+            for repo in (archive.versions.git, archive.snapshots.git):
+                repo.fsck()
+                assert repo.repo.git.status("--porcelain") == ""
+            count = len(archive.versions.history("WorkOptima", "Privacy Policy"))
+            assert count > 0
+    with Archive.open(config, writer=True) as archive, Fetcher(config.fetch) as fetcher:
+        result = Pipeline(archive, fetcher).track(config.policies[0])
+        assert result.status == "changed", result.reason
+        assert archive.versions.current_text("WorkOptima", "Privacy Policy").startswith(
+            "# Privacy Policy")
