@@ -68,7 +68,7 @@ class Scheduler:
         config = self.archive.config
         states = self.archive.state.all()
         now = now_utc()
-        stagger = min(config.schedule.interval, timedelta(minutes=2))
+        stagger = min(config.schedule.jitter, config.schedule.interval)
         for policy in config.policies:
             interval = self.interval_of(policy)
             state = states.get(policy.key) or PolicyState(policy.service, policy.type)
@@ -111,9 +111,9 @@ class Scheduler:
         for repo in (self.archive.versions.git, self.archive.snapshots.git):
             repo.gc()
 
-    def start(self) -> None:
+    def start(self, *, paused: bool = False) -> None:
         self.add_jobs()
-        self._scheduler.start()
+        self._scheduler.start(paused=paused)
 
     def shutdown(self, wait: bool = True) -> None:
         if self._scheduler.running:
