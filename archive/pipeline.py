@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import shutil
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -23,6 +22,7 @@ from archive.errors import ExtractError, FetchError
 from archive.events import PolicyFailing, PolicyRecovered, VersionRecorded
 from archive.extract import EXTRACTOR_VERSION, extract_document, normalise
 from archive.fetch import Fetched, Fetcher
+from archive.fetch.browser import find_browser
 from store.gitrepo import now_utc
 from store.snapshots import Page
 from store.state import PolicyState, Validators
@@ -67,9 +67,12 @@ def body_hash(pages: Sequence[Page]) -> str:
 
 
 def browser_available(path: str) -> bool:
-    return bool(path and shutil.which(path)) or any(
-        shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
-    )
+    """Whether pages marked js can be rendered (the same lookup as the fetcher's)."""
+    try:
+        find_browser(path)
+    except FetchError:
+        return False
+    return True
 
 
 def finish_text(markdown: str) -> str:

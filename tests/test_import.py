@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 from datetime import datetime
@@ -30,8 +31,7 @@ def test_import_reproduces_the_ota_corpus(archive):
     report = import_histories(archive, OTA_JSONL)
     assert report.histories == 301 and report.versions_read == 1510
     assert report.commits == 1510
-    checked = 0
-    for obj, versions in expected_histories():
+    for checked, (obj, versions) in enumerate(expected_histories()):
         history = archive.versions.history(obj["service"], obj["document_type"])
         assert len(history) == len(versions), obj["service"]
         for got, want in zip(history, versions, strict=True):
@@ -42,7 +42,6 @@ def test_import_reproduces_the_ota_corpus(archive):
             for got, want in zip(history, versions, strict=True):
                 text = archive.versions.text(obj["service"], obj["document_type"], got.id)
                 assert text == want["text"]
-        checked += 1
         assert archive.state.get_meta(
             f"lang:{obj['service']}/{obj['document_type']}") == obj["language"]
     log = subprocess.run(["git", "-C", str(archive.config.archive_dir), "log",
@@ -51,7 +50,7 @@ def test_import_reproduces_the_ota_corpus(archive):
     assert len(log) == 1510
     assert log[-1].split(" ", 1)[1].startswith("Start tracking ")
     dates = [datetime.fromisoformat(line.split(" ", 1)[0]) for line in log]
-    out_of_order = sum(1 for a, b in zip(dates, dates[1:], strict=False) if a < b)
+    out_of_order = sum(1 for a, b in itertools.pairwise(dates) if a < b)
     assert out_of_order < 20  # a timeline, newest first (a few histories go back in time)
 
     again = import_histories(archive, OTA_JSONL)

@@ -11,7 +11,7 @@ import pytest
 from archive.app import Archive
 from archive.events import PolicyFailing, PolicyRecovered, VersionRecorded
 from archive.fetch import Fetcher
-from archive.pipeline import Pipeline
+from archive.pipeline import Pipeline, browser_available
 from archive.reextract import reextract_all
 from tests.conftest import SEED_POLICIES, seed_text
 from tests.pages import policy_page
@@ -245,3 +245,36 @@ def _text_pdf(lines: list[str]) -> bytes:
     out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n"
             "%%EOF\n").encode()
     return out
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not browser_available(""), reason="Debian's chromium is not installed")
+def test_javascript_page_is_rendered_before_extraction(make_config, fixture_server):
+    text = seed_text(SEEDS[0][0]).replace("\\", "\\\\").replace("`", "\\`")
+    fixture_server.set("/js", f"""<!DOCTYPE html><html><head><title>Privacy</title></head>
+<body><nav>Home</nav><main id="app">Loading…</main>
+<script>const t = `{text}`;
+document.getElementById("app").innerHTML = t.split("\\n").filter(Boolean)
+  .map((l, i) => i ? "<p>" + l + "</p>" : "<h1>" + l + "</h1>").join("");</script>
+</body></html>""")
+    config = make_config([{"service": "JS", "type": "Privacy Policy", "js": True,
+                           "url": fixture_server.url("/js"), "select": "main"}])
+    with Archive.open(config, writer=True, create=True) as archive, \
+            Fetcher(config.fetch) as fetcher:
+        result = Pipeline(archive, fetcher).track(config.policies[0])
+        assert result.status == "first_record", result.reason
+        recorded = archive.versions.current_text("JS", "Privacy Policy")
+        assert recorded.startswith("# Privacy Policy") and "Loading" not in recorded
+        assert "support@workoptima.com" in recorded
+
+
+def test_javascript_page_without_a_browser_is_skipped(make_config, fixture_server):
+    fixture_server.set("/js", "<p>x</p>")
+    config = make_config([{"service": "JS", "type": "T", "js": True,
+                           "url": fixture_server.url("/js")}],
+                         fetch={"browser_path": "/nonexistent/chromium"})
+    with Archive.open(config, writer=True, create=True) as archive, \
+            Fetcher(config.fetch) as fetcher:
+        result = Pipeline(archive, fetcher).track(config.policies[0])
+        assert result.status == "skipped" and "apt-get install chromium" in result.reason
+        assert fixture_server.hits("/js") == 0
