@@ -45,9 +45,11 @@ def bench_import(tmp: Path) -> None:
         start = time.perf_counter()
         archive.catch_up()
         index_s = time.perf_counter() - start
-    print(f"import: {report.commits} versions of {report.histories} histories: "
-          f"git {git_s:.1f} s ({report.commits / git_s:.0f} versions/s), "
-          f"index catch-up {index_s:.1f} s, total {git_s + index_s:.1f} s")
+    print(
+        f"import: {report.commits} versions of {report.histories} histories: "
+        f"git {git_s:.1f} s ({report.commits / git_s:.0f} versions/s), "
+        f"index catch-up {index_s:.1f} s, total {git_s + index_s:.1f} s"
+    )
 
 
 def write_site(folder: Path, count: int) -> None:
@@ -57,7 +59,8 @@ def write_site(folder: Path, count: int) -> None:
         (folder / f"p{i}.html").write_text(
             f"<html><head><title>Policy {i}</title></head><body><nav>Home</nav>"
             f"<main><h1>Policy {i}</h1>{paras}</main><footer>(c)</footer></body></html>",
-            encoding="utf-8")
+            encoding="utf-8",
+        )
 
 
 def timed_check(pipeline: Pipeline, policies: list) -> tuple[float, float, dict]:
@@ -74,33 +77,54 @@ def bench_check(tmp: Path, count: int) -> None:
     site = tmp / "site"
     site.mkdir()
     write_site(site, count)
-    server = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1",
-                               "--directory", str(site)], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", str(site)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         line = server.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N ..."
         port = int(line.split(" port ")[1].split()[0])
-        policies = [{"service": f"Service {i:04d}", "type": "Privacy Policy",
-                     "url": f"http://127.0.0.1:{port}/p{i}.html", "select": "main"}
-                    for i in range(count)]
-        config = config_from_mapping({
-            "data_dir": str(tmp / "check"), "policy": policies,
-            "fetch": {"allow_private_addresses": True, "per_host_delay": 0, "concurrency": 4},
-        }, path=tmp / "c.toml")
-        with Archive.open(config, writer=True, create=True) as archive, \
-                Fetcher(config.fetch) as fetcher:
+        policies = [
+            {
+                "service": f"Service {i:04d}",
+                "type": "Privacy Policy",
+                "url": f"http://127.0.0.1:{port}/p{i}.html",
+                "select": "main",
+            }
+            for i in range(count)
+        ]
+        config = config_from_mapping(
+            {
+                "data_dir": str(tmp / "check"),
+                "policy": policies,
+                "fetch": {"allow_private_addresses": True, "per_host_delay": 0, "concurrency": 4},
+            },
+            path=tmp / "c.toml",
+        )
+        with (
+            Archive.open(config, writer=True, create=True) as archive,
+            Fetcher(config.fetch) as fetcher,
+        ):
             pipeline = Pipeline(archive, fetcher)
             wall, cpu, counts = timed_check(pipeline, list(config.policies))
-            print(f"check (first records): {count} policies in {wall:.1f} s, "
-                  f"CPU {cpu * 1000 / count:.1f} ms/policy {counts}")
+            print(
+                f"check (first records): {count} policies in {wall:.1f} s, "
+                f"CPU {cpu * 1000 / count:.1f} ms/policy {counts}"
+            )
             wall, cpu, counts = timed_check(pipeline, list(config.policies))
-            print(f"check (unchanged, 304): {count} policies in {wall:.2f} s, "
-                  f"CPU {cpu * 1000 / count:.2f} ms/policy {counts}")
+            print(
+                f"check (unchanged, 304): {count} policies in {wall:.2f} s, "
+                f"CPU {cpu * 1000 / count:.2f} ms/policy {counts}"
+            )
             for st in archive.state.all().values():
                 archive.state.put(dataclasses.replace(st, validators=()))
             wall, cpu, counts = timed_check(pipeline, list(config.policies))
-            print(f"check (unchanged, 200 same bytes): {count} policies in {wall:.2f} s, "
-                  f"CPU {cpu * 1000 / count:.2f} ms/policy {counts}")
+            print(
+                f"check (unchanged, 200 same bytes): {count} policies in {wall:.2f} s, "
+                f"CPU {cpu * 1000 / count:.2f} ms/policy {counts}"
+            )
     finally:
         server.terminate()
         server.wait()

@@ -241,8 +241,11 @@ class GitRepo:
         with self._lock:
             with tempfile.TemporaryFile() as errors:
                 proc = subprocess.Popen(
-                    ["git", "fast-import", "--quiet", "--done"], cwd=self.path,
-                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
+                    ["git", "fast-import", "--quiet", "--done"],
+                    cwd=self.path,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=errors,
                 )
                 assert proc.stdin is not None
                 try:

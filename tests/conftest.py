@@ -21,14 +21,13 @@ if str(REPO) not in sys.path:
 from archive.app import Archive  # noqa: E402
 from archive.config import Config, config_from_mapping  # noqa: E402
 
-pytest_plugins = ["tests.fixture_server"]
+pytest_plugins = ["tests.fixture_server", "tests.smtp_server", "tests.webhook_receiver"]
 
 SEED_POLICIES = {
     # file name -> (service, type, language)
     "workoptima-privacy-policy.txt": ("WorkOptima", "Privacy Policy", "en"),
     "back-office-privacy-policy.txt": ("Back Office", "Privacy Policy", "en"),
-    "backofficeservices-co-in-privacy-policy.txt": ("Back Office Services", "Privacy Policy",
-                                                     "en"),
+    "backofficeservices-co-in-privacy-policy.txt": ("Back Office Services", "Privacy Policy", "en"),
     "backoffice-ee-uldtingimused-et.txt": ("Backoffice.ee", "General Terms", "et"),
 }
 

@@ -19,7 +19,8 @@ WORKOPTIMA = "workoptima-privacy-policy.txt"
 def cli(tmp_path: Path, fixture_server):
     fixture_server.set("/privacy", policy_page("WorkOptima", seed_text(WORKOPTIMA)))
     config = tmp_path / "config.toml"
-    config.write_text(f"""
+    config.write_text(
+        f"""
 data_dir = "data"
 [fetch]
 allow_private_addresses = true
@@ -30,10 +31,12 @@ allow_private_addresses = true
 [[policy]]
 service = "WorkOptima"
 type = "Privacy Policy"
-url = "{fixture_server.url('/privacy')}"
+url = "{fixture_server.url("/privacy")}"
 select = "main"
 language = "en"
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     runner = CliRunner()
 
     def invoke(*args: str, ok: bool = True):
@@ -49,8 +52,10 @@ def test_init_check_list_history_show(cli, fixture_server):
     assert "Archive ready" in cli("init").output
     out = cli("check").output
     assert "WorkOptima" in out and "first record" in out
-    fixture_server.set("/privacy", policy_page(
-        "WorkOptima", seed_text(WORKOPTIMA).replace("January, 2020", "June, 2026")))
+    fixture_server.set(
+        "/privacy",
+        policy_page("WorkOptima", seed_text(WORKOPTIMA).replace("January, 2020", "June, 2026")),
+    )
     assert "changed" in cli("check", "WorkOptima").output
     assert "1 unchanged" in cli("check", "WorkOptima", "Privacy Policy").output
 
@@ -84,15 +89,18 @@ def test_errors_are_one_line_and_non_zero(cli, tmp_path):
     assert "is not a date" in result.output
     missing = CliRunner().invoke(main, ["--config", str(tmp_path / "none.toml"), "list"])
     assert missing.exit_code == 1 and "no such configuration file" in missing.output
-    empty = CliRunner().invoke(main, ["--config", str(tmp_path / "config.toml"),
-                                      "--data-dir", str(tmp_path / "fresh"), "list"])
+    empty = CliRunner().invoke(
+        main,
+        ["--config", str(tmp_path / "config.toml"), "--data-dir", str(tmp_path / "fresh"), "list"],
+    )
     assert empty.exit_code == 1 and "policy-archive init" in empty.output
 
 
 def test_extract_a_saved_page(tmp_path):
     page = tmp_path / "saved.html"
-    page.write_text(policy_page("Back Office", seed_text(next(iter(SEED_POLICIES)))),
-                    encoding="utf-8")
+    page.write_text(
+        policy_page("Back Office", seed_text(next(iter(SEED_POLICIES)))), encoding="utf-8"
+    )
     result = CliRunner().invoke(main, ["extract", "--html", str(page), "--select", "main"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("# ") and "Accept all" not in result.output
@@ -100,36 +108,53 @@ def test_extract_a_saved_page(tmp_path):
 
 def test_extract_with_an_open_terms_archive_declaration():
     index = json.loads((OTA_DIR / "snapshots" / "index.json").read_text(encoding="utf-8"))
-    entry = next(e for e in index["entries"] if e["service"] == "GitHub"
-                 and e["document_type"] == "Privacy Policy")
+    entry = next(
+        e
+        for e in index["entries"]
+        if e["service"] == "GitHub" and e["document_type"] == "Privacy Policy"
+    )
     html = OTA_DIR / "snapshots" / entry["html_file"]
     decl = OTA_DIR / "declarations" / "demo" / "GitHub.json"
-    result = CliRunner().invoke(main, ["extract", "--html", str(html), "--declaration",
-                                       str(decl), "--type", "Privacy Policy"])
+    result = CliRunner().invoke(
+        main,
+        ["extract", "--html", str(html), "--declaration", str(decl), "--type", "Privacy Policy"],
+    )
     assert result.exit_code == 0, result.output
     assert "GitHub" in result.output and "<div" not in result.output
-    no_type = CliRunner().invoke(main, ["extract", "--html", str(html), "--declaration",
-                                        str(decl)])
+    no_type = CliRunner().invoke(main, ["extract", "--html", str(html), "--declaration", str(decl)])
     assert no_type.exit_code == 2 and "--type" in no_type.output
 
 
 def test_import_command(cli, tmp_path):
     jsonl = tmp_path / "h.jsonl"
-    jsonl.write_text(json.dumps({
-        "service": "Acme", "document_type": "Terms of Service", "language": "en",
-        "versions": [{"date": "2023-01-01T00:00:00Z", "text": "one"},
-                     {"date": "2023-02-01T00:00:00Z", "text": "one"},
-                     {"date": "2023-03-01T00:00:00Z", "text": "two",
-                      "kind": "technical_upgrade"}]}) + "\n", encoding="utf-8")
+    jsonl.write_text(
+        json.dumps(
+            {
+                "service": "Acme",
+                "document_type": "Terms of Service",
+                "language": "en",
+                "versions": [
+                    {"date": "2023-01-01T00:00:00Z", "text": "one"},
+                    {"date": "2023-02-01T00:00:00Z", "text": "one"},
+                    {"date": "2023-03-01T00:00:00Z", "text": "two", "kind": "technical_upgrade"},
+                ],
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     out = cli("import", str(jsonl)).output
     assert "2 commits written" in out and "1 identical" in out
     history = json.loads(cli("history", "Acme", "Terms of Service", "--json").output)
     assert [(h["date"], h["kind"]) for h in history] == [
-        ("2023-01-01T00:00:00+00:00", "first_record"), ("2023-03-01T00:00:00+00:00",
-                                                        "reextract")]
+        ("2023-01-01T00:00:00+00:00", "first_record"),
+        ("2023-03-01T00:00:00+00:00", "reextract"),
+    ]
     assert "0 commits written" in cli("import", str(jsonl)).output
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"service": "A", "document_type": "T", "versions": [{"date": "soon", '
-                   '"text": "x"}]}\n', encoding="utf-8")
+    bad.write_text(
+        '{"service": "A", "document_type": "T", "versions": [{"date": "soon", "text": "x"}]}\n',
+        encoding="utf-8",
+    )
     result = cli("import", str(bad), ok=False)
     assert result.exit_code == 1 and "bad.jsonl:1" in result.output

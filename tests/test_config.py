@@ -29,7 +29,9 @@ def test_default_config_loads_and_tracks_workoptima():
 
 
 def test_policy_tables(tmp_path):
-    config = load(tmp_path, """
+    config = load(
+        tmp_path,
+        """
 data_dir = "d"
 [[policy]]
 service = "Acme"
@@ -40,34 +42,51 @@ remove = ".banner"
 language = "en"
 js = true
 interval = "2h"
-""")
+""",
+    )
     (policy,) = config.policies
     assert policy.urls == ("https://acme.example/a", "https://acme.example/b")
-    assert policy.sources[0].select == ("main", RangeSelector(start_after="#top",
-                                                              end_before="footer"))
+    assert policy.sources[0].select == (
+        "main",
+        RangeSelector(start_after="#top", end_before="footer"),
+    )
     assert policy.sources[1].remove == (".banner",)
     assert policy.js and policy.interval == timedelta(hours=2)
     assert config.data_dir == tmp_path / "d"
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ('[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\ncolour="red"',
-     "unknown key(s) colour"),
-    ('[[policy]]\nservice="A"\ntype="T"\nurl="ftp://a.example/x"', "not an http(s) URL"),
-    ('[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\ninterval="soon"',
-     "is not a duration"),
-    ('[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\ninterval="10s"',
-     "under a minute"),
-    ('[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\n'
-     '[[policy]]\nservice="A"\ntype="T"\nurl="https://b.example"', "declared twice"),
-    ('[fetch]\ntimeout="fast"', "[fetch]: timeout"),
-    ('[fetch]\nretries=3', "unknown key(s) retries"),
-    ('colour = 1', "unknown top-level key(s) colour"),
-    ('[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\n'
-     'select={startAfter="a"}', "exactly one of startBefore/startAfter"),
-    ('[[policy]]\nservice="A"\ntype="T"', "exactly one of url"),
-    ('[[alert]]\nchannel="pigeon"\ntarget="x"', "channel must be"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            '[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\ncolour="red"',
+            "unknown key(s) colour",
+        ),
+        ('[[policy]]\nservice="A"\ntype="T"\nurl="ftp://a.example/x"', "not an http(s) URL"),
+        (
+            '[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\ninterval="soon"',
+            "is not a duration",
+        ),
+        (
+            '[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\ninterval="10s"',
+            "under a minute",
+        ),
+        (
+            '[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\n'
+            '[[policy]]\nservice="A"\ntype="T"\nurl="https://b.example"',
+            "declared twice",
+        ),
+        ('[fetch]\ntimeout="fast"', "[fetch]: timeout"),
+        ("[fetch]\nretries=3", "unknown key(s) retries"),
+        ("colour = 1", "unknown top-level key(s) colour"),
+        (
+            '[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\nselect={startAfter="a"}',
+            "exactly one of startBefore/startAfter",
+        ),
+        ('[[policy]]\nservice="A"\ntype="T"', "exactly one of url"),
+        ('[[alert]]\nchannel="pigeon"\ntarget="x"', "channel must be"),
+    ],
+)
 def test_mistakes_name_file_policy_and_fix(tmp_path, body, message):
     with pytest.raises(ConfigError) as info:
         load(tmp_path, body)
@@ -85,8 +104,13 @@ def test_missing_file_and_bad_toml(tmp_path):
 def test_environment_overrides(tmp_path):
     path = tmp_path / "elsewhere.toml"
     path.write_text('data_dir = "x"\n', encoding="utf-8")
-    config = load_config(None, environ={"POLICY_ARCHIVE_CONFIG": str(path),
-                                        "POLICY_ARCHIVE_DATA_DIR": str(tmp_path / "override")})
+    config = load_config(
+        None,
+        environ={
+            "POLICY_ARCHIVE_CONFIG": str(path),
+            "POLICY_ARCHIVE_DATA_DIR": str(tmp_path / "override"),
+        },
+    )
     assert config.data_dir == tmp_path / "override"
     assert load_config(path, data_dir=tmp_path / "flag", environ={}).data_dir == tmp_path / "flag"
 
@@ -101,12 +125,14 @@ def test_durations():
 
 def test_open_terms_archive_declarations_load_as_they_are(tmp_path):
     folder = OTA_DIR / "declarations"
-    config = config_from_mapping({"declarations": str(folder / "demo")},
-                                 path=tmp_path / "config.toml")
+    config = config_from_mapping(
+        {"declarations": str(folder / "demo")}, path=tmp_path / "config.toml"
+    )
     github = config.policy("GitHub", "Privacy Policy")
     assert github is not None and github.sources[0].select == ("#article-contents",)
-    contrib = config_from_mapping({"declarations": str(folder / "contrib")},
-                                  path=tmp_path / "config.toml")
+    contrib = config_from_mapping(
+        {"declarations": str(folder / "contrib")}, path=tmp_path / "config.toml"
+    )
     starlink = contrib.policy("Starlink", "Terms of Service")
     assert starlink is not None and len(starlink.sources) == 6 and starlink.js
     assert all(s.select == ("app-legal-document",) for s in starlink.sources)
@@ -116,10 +142,10 @@ def test_open_terms_archive_declarations_load_as_they_are(tmp_path):
 def test_bad_declarations(tmp_path):
     folder = tmp_path / "decl"
     folder.mkdir()
-    (folder / "Acme.json").write_text('{"name": "Acme", "terms": {"Privacy Policy": '
-                                      '{"select": "main"}}}', encoding="utf-8")
+    (folder / "Acme.json").write_text(
+        '{"name": "Acme", "terms": {"Privacy Policy": {"select": "main"}}}', encoding="utf-8"
+    )
     with pytest.raises(ConfigError, match=r"Acme\.json: terms 'Privacy Policy': needs 'fetch'"):
         config_from_mapping({"declarations": str(folder)}, path=tmp_path / "config.toml")
     with pytest.raises(ConfigError, match="no such folder"):
-        config_from_mapping({"declarations": str(tmp_path / "none")},
-                            path=tmp_path / "config.toml")
+        config_from_mapping({"declarations": str(tmp_path / "none")}, path=tmp_path / "config.toml")

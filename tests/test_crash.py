@@ -39,8 +39,9 @@ for i in itertools.count():
 def wait_for_commits(repo, count: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        done = subprocess.run(["git", "-C", str(repo), "rev-list", "--count", "main"],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["git", "-C", str(repo), "rev-list", "--count", "main"], capture_output=True, text=True
+        )
         if done.returncode == 0 and int(done.stdout) >= count:
             return
     raise AssertionError(f"the writer made fewer than {count} commits in {timeout}s")
@@ -58,16 +59,27 @@ def open_when_unlocked(config, timeout: float = 10.0) -> Archive:
 
 
 def test_kill_during_commits_then_restart_and_check(make_config, fixture_server):
-    fixture_server.set("/p", policy_page("WorkOptima",
-                                         seed_text("workoptima-privacy-policy.txt")))
-    config = make_config([{"service": "WorkOptima", "type": "Privacy Policy",
-                           "url": fixture_server.url("/p"), "select": "main"}])
+    fixture_server.set("/p", policy_page("WorkOptima", seed_text("workoptima-privacy-policy.txt")))
+    config = make_config(
+        [
+            {
+                "service": "WorkOptima",
+                "type": "Privacy Policy",
+                "url": fixture_server.url("/p"),
+                "select": "main",
+            }
+        ]
+    )
     with Archive.open(config, writer=True, create=True):
         pass
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     for commits in (3, 10, 25):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(config.data_dir)], env=env,
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(config.data_dir)],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout.readline().strip() == "ready"
         wait_for_commits(config.data_dir / "archive", commits)
         proc.send_signal(signal.SIGKILL)  # lands wherever the writer is: often mid-commit
@@ -83,4 +95,5 @@ def test_kill_during_commits_then_restart_and_check(make_config, fixture_server)
         result = Pipeline(archive, fetcher).track(config.policies[0])
         assert result.status == "changed", result.reason
         assert archive.versions.current_text("WorkOptima", "Privacy Policy").startswith(
-            "# Privacy Policy")
+            "# Privacy Policy"
+        )

@@ -42,11 +42,16 @@ def test_import_reproduces_the_ota_corpus(archive):
             for got, want in zip(history, versions, strict=True):
                 text = archive.versions.text(obj["service"], obj["document_type"], got.id)
                 assert text == want["text"]
-        assert archive.state.get_meta(
-            f"lang:{obj['service']}/{obj['document_type']}") == obj["language"]
-    log = subprocess.run(["git", "-C", str(archive.config.archive_dir), "log",
-                          "--format=%aI %s"], capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+        assert (
+            archive.state.get_meta(f"lang:{obj['service']}/{obj['document_type']}")
+            == obj["language"]
+        )
+    log = subprocess.run(
+        ["git", "-C", str(archive.config.archive_dir), "log", "--format=%aI %s"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     assert len(log) == 1510
     assert log[-1].split(" ", 1)[1].startswith("Start tracking ")
     dates = [datetime.fromisoformat(line.split(" ", 1)[0]) for line in log]
@@ -60,8 +65,9 @@ def test_import_reproduces_the_ota_corpus(archive):
 
 def test_import_errors_name_the_line(archive, tmp_path):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"service": "A", "document_type": "T", "versions": []}\nnot json\n',
-                   encoding="utf-8")
+    bad.write_text(
+        '{"service": "A", "document_type": "T", "versions": []}\nnot json\n', encoding="utf-8"
+    )
     with pytest.raises(ImportFormatError, match=r"bad\.jsonl:2: not valid JSON"):
         import_histories(archive, bad)
     bad.write_text('{"service": "", "document_type": "T", "versions": []}\n', encoding="utf-8")

@@ -24,8 +24,9 @@ def test_first_run_comes_from_the_last_check():
     assert first_run(recent, 6 * HOUR, NOW, timedelta(0)) == NOW + 5 * HOUR
     overdue = PolicyState("A", "T", last_check=NOW - 10 * HOUR)
     assert first_run(overdue, 6 * HOUR, NOW, timedelta(0)) == NOW
-    failing = PolicyState("A", "T", last_check=NOW - HOUR, failures=2, last_error="x",
-                          last_error_transient=True)
+    failing = PolicyState(
+        "A", "T", last_check=NOW - HOUR, failures=2, last_error="x", last_error_transient=True
+    )
     assert first_run(failing, 16 * HOUR, NOW, timedelta(0)) == NOW + HOUR
 
 
@@ -38,11 +39,22 @@ def test_backoff_doubles_and_is_capped():
 
 def test_jobs_run_and_a_restart_does_not_refetch(make_config, fixture_server):
     fixture_server.set("/p", policy_page("A", seed_text("workoptima-privacy-policy.txt")))
-    config = make_config([{"service": "A", "type": "T", "url": fixture_server.url("/p"),
-                           "select": "main", "interval": "1h"}],
-                         schedule={"jitter": 1})
-    with Archive.open(config, writer=True, create=True) as archive, \
-            Fetcher(config.fetch) as fetcher:
+    config = make_config(
+        [
+            {
+                "service": "A",
+                "type": "T",
+                "url": fixture_server.url("/p"),
+                "select": "main",
+                "interval": "1h",
+            }
+        ],
+        schedule={"jitter": 1},
+    )
+    with (
+        Archive.open(config, writer=True, create=True) as archive,
+        Fetcher(config.fetch) as fetcher,
+    ):
         scheduler = Scheduler(Pipeline(archive, fetcher))
         scheduler.start()
         try:

@@ -31,16 +31,19 @@ def snaps(tmp_path):
     store.close()
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("WorkOptima", "WorkOptima"),
-    ("Privacy Policy", "Privacy Policy"),
-    ("../../etc/passwd", "-..-etc-passwd"),
-    (".git", "git"),
-    ("a/b\\c", "a-b-c"),
-    ("Cafe\u0301", "Café"),
-    ("tab\there\x00", "tab here"),
-    ("Mon espace santé", "Mon espace santé"),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("WorkOptima", "WorkOptima"),
+        ("Privacy Policy", "Privacy Policy"),
+        ("../../etc/passwd", "-..-etc-passwd"),
+        (".git", "git"),
+        ("a/b\\c", "a-b-c"),
+        ("Cafe\u0301", "Café"),
+        ("tab\there\x00", "tab here"),
+        ("Mon espace santé", "Mon espace santé"),
+    ],
+)
 def test_safe_component(name, expected):
     assert safe_component(name) == expected
 
@@ -62,12 +65,32 @@ def test_collisions_are_errors():
 
 def test_versions_record_and_read(versions):
     store = versions
-    first = store.record(NewVersion("WorkOptima", "Privacy Policy", "one\n", T0, FIRST_RECORD,
-                                    ("https://w.example/p",), extractor_version="1"))
-    second = store.record(NewVersion("WorkOptima", "Privacy Policy", "two\n",
-                                     T0 + timedelta(days=3), CHANGE, ("https://w.example/p",)))
-    third = store.record(NewVersion("WorkOptima", "Privacy Policy", "two, re-extracted\n",
-                                    T0 + timedelta(days=4), REEXTRACT))
+    first = store.record(
+        NewVersion(
+            "WorkOptima",
+            "Privacy Policy",
+            "one\n",
+            T0,
+            FIRST_RECORD,
+            ("https://w.example/p",),
+            extractor_version="1",
+        )
+    )
+    second = store.record(
+        NewVersion(
+            "WorkOptima",
+            "Privacy Policy",
+            "two\n",
+            T0 + timedelta(days=3),
+            CHANGE,
+            ("https://w.example/p",),
+        )
+    )
+    third = store.record(
+        NewVersion(
+            "WorkOptima", "Privacy Policy", "two, re-extracted\n", T0 + timedelta(days=4), REEXTRACT
+        )
+    )
     store.record(NewVersion("Other", "Terms", "x\n", T0 + timedelta(days=1), FIRST_RECORD))
     history = store.history("WorkOptima", "Privacy Policy")
     assert [v.kind for v in history] == ["first_record", "change", "reextract"]
@@ -80,12 +103,22 @@ def test_versions_record_and_read(versions):
     assert store.valid_to(first) == second.date and store.valid_to(third) is None
     assert store.policies() == [("Other", "Terms"), ("WorkOptima", "Privacy Policy")]
     assert [v.id for v in store.log(since=second.id)] == [third.id, store.log()[-1].id]
-    assert first.as_json() == {"version": first.id, "date": "2024-03-01T08:30:00+00:00",
-                               "kind": "first_record", "url": "https://w.example/p"}
-    log = subprocess.run(["git", "-C", str(store.path), "log", "--format=%aI|%cI|%s%n%b"],
-                         capture_output=True, text=True, check=True).stdout
-    assert "2024-03-01T08:30:00+00:00|2024-03-01T08:30:00+00:00|Start tracking WorkOptima " \
-           "Privacy Policy" in log
+    assert first.as_json() == {
+        "version": first.id,
+        "date": "2024-03-01T08:30:00+00:00",
+        "kind": "first_record",
+        "url": "https://w.example/p",
+    }
+    log = subprocess.run(
+        ["git", "-C", str(store.path), "log", "--format=%aI|%cI|%s%n%b"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert (
+        "2024-03-01T08:30:00+00:00|2024-03-01T08:30:00+00:00|Start tracking WorkOptima "
+        "Privacy Policy" in log
+    )
     assert "Record change to WorkOptima Privacy Policy" in log
     assert "Re-extract WorkOptima Privacy Policy" in log
     assert "Source-URL: https://w.example/p" in log and "Extractor-Version: 1" in log
@@ -116,23 +149,29 @@ def test_snapshots_commit_only_changed_bytes(snaps):
     assert both != first
     latest = snaps.latest("WorkOptima", "Privacy Policy")
     assert latest.id == both and [p.content_type for p in latest.pages] == [
-        "text/html; charset=utf-8", "application/pdf"]
+        "text/html; charset=utf-8",
+        "application/pdf",
+    ]
     assert [p.body for p in latest.pages] == [page.body, pdf.body]
     old = snaps.get(first, "WorkOptima", "Privacy Policy")
     assert old.pages == (page,)
-    files = subprocess.run(["git", "-C", str(snaps.path), "ls-files"], capture_output=True,
-                           text=True, check=True).stdout.split("\n")
+    files = subprocess.run(
+        ["git", "-C", str(snaps.path), "ls-files"], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
     assert "WorkOptima/Privacy Policy #1.html" in files
     assert "WorkOptima/Privacy Policy #2.pdf" in files
 
 
 def test_one_writer_at_a_time(tmp_path):
     with WriterLock(tmp_path):
-        code = ("import sys; from pathlib import Path; from store.lock import WriterLock\n"
-                "try:\n    WriterLock(Path(sys.argv[1])).acquire()\n"
-                "except Exception as e:\n    print(e); sys.exit(3)\n")
-        proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
-                              text=True)
+        code = (
+            "import sys; from pathlib import Path; from store.lock import WriterLock\n"
+            "try:\n    WriterLock(Path(sys.argv[1])).acquire()\n"
+            "except Exception as e:\n    print(e); sys.exit(3)\n"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True
+        )
         assert proc.returncode == 3
         assert "being written by process" in proc.stdout
     with WriterLock(tmp_path), pytest.raises(WriterLockedError):
@@ -159,13 +198,19 @@ def test_recovery_clears_stale_locks_and_restores_work_tree(versions):
 def test_bulk_import_appends_after_existing_history(versions):
     store = versions
     store.record(NewVersion("A", "T", "one\n", T0, FIRST_RECORD))
-    count = store.bulk_import([
-        NewVersion("A", "T", "two\n", T0 + timedelta(days=1), CHANGE),
-        NewVersion("B \"quoted\" name", "T", "b\n", T0 + timedelta(days=2), FIRST_RECORD),
-    ])
+    count = store.bulk_import(
+        [
+            NewVersion("A", "T", "two\n", T0 + timedelta(days=1), CHANGE),
+            NewVersion('B "quoted" name', "T", "b\n", T0 + timedelta(days=2), FIRST_RECORD),
+        ]
+    )
     assert count == 2
     assert [v.kind for v in store.history("A", "T")] == ["first_record", "change"]
     assert store.current_text("B -quoted- name", "T") == "b\n"
-    status = subprocess.run(["git", "-C", str(store.path), "status", "--porcelain"],
-                            capture_output=True, text=True, check=True).stdout
+    status = subprocess.run(
+        ["git", "-C", str(store.path), "status", "--porcelain"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert status == ""

@@ -22,8 +22,7 @@ SEEDS = list(SEED_POLICIES.items())
 def seed_policies(server) -> list[dict]:
     policies = []
     for i, (name, (service, type_, lang)) in enumerate(SEEDS):
-        entry = {"service": service, "type": type_, "url": server.url(f"/p{i}"),
-                 "language": lang}
+        entry = {"service": service, "type": type_, "url": server.url(f"/p{i}"), "language": lang}
         if i != 3:  # the Estonian page is extracted with no selector (main-content detection)
             entry["select"] = "main"
         policies.append(entry)
@@ -33,10 +32,11 @@ def seed_policies(server) -> list[dict]:
 
 @pytest.fixture
 def tracked(make_config, fixture_server) -> Iterator[tuple[Archive, Pipeline, list]]:
-    config = make_config(seed_policies(fixture_server),
-                         schedule={"failure_alert_after": 2})
-    with Archive.open(config, writer=True, create=True) as archive, \
-            Fetcher(config.fetch) as fetcher:
+    config = make_config(seed_policies(fixture_server), schedule={"failure_alert_after": 2})
+    with (
+        Archive.open(config, writer=True, create=True) as archive,
+        Fetcher(config.fetch) as fetcher,
+    ):
         events: list = []
         archive.events.subscribe(events.append)
         yield archive, Pipeline(archive, fetcher), events
@@ -47,8 +47,12 @@ def statuses(results) -> Counter:
 
 
 def git(archive: Archive, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(archive.config.archive_dir), *args],
-                          capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["git", "-C", str(archive.config.archive_dir), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 def test_four_seed_policies_change_unchanged_and_down(tracked, fixture_server):
@@ -61,8 +65,7 @@ def test_four_seed_policies_change_unchanged_and_down(tracked, fixture_server):
     text = archive.versions.current_text("WorkOptima", "Privacy Policy")
     assert text.startswith("# Privacy Policy")
     assert "support@workoptima.com" in text
-    for chrome in ("Accept all", "Subscribe to our newsletter", "All rights reserved",
-                   "Pricing"):
+    for chrome in ("Accept all", "Subscribe to our newsletter", "All rights reserved", "Pricing"):
         assert chrome not in text
     estonian = archive.versions.current_text("Backoffice.ee", "General Terms")
     assert "Privaatsuspoliitika" in estonian and "Accept all" not in estonian
@@ -103,16 +106,28 @@ def test_failures_are_recorded_never_committed(make_config, fixture_server):
     fixture_server.set("/slow", policy_page("Slow", seed_text(SEEDS[0][0])), delay=3)
     fixture_server.set("/nomatch", policy_page("X", seed_text(SEEDS[0][0])))
     cases = {
-        "missing": ("/missing", None), "empty": ("/empty", None), "tiny": ("/tiny", "main"),
-        "loop": ("/loop-a", None), "error": ("/error", None), "slow": ("/slow", None),
+        "missing": ("/missing", None),
+        "empty": ("/empty", None),
+        "tiny": ("/tiny", "main"),
+        "loop": ("/loop-a", None),
+        "error": ("/error", None),
+        "slow": ("/slow", None),
         "nomatch": ("/nomatch", "#does-not-exist"),
     }
-    policies = [{"service": name, "type": "Privacy Policy", "url": fixture_server.url(path),
-                 **({"select": select} if select else {})}
-                for name, (path, select) in cases.items()]
+    policies = [
+        {
+            "service": name,
+            "type": "Privacy Policy",
+            "url": fixture_server.url(path),
+            **({"select": select} if select else {}),
+        }
+        for name, (path, select) in cases.items()
+    ]
     config = make_config(policies, fetch={"timeout": 1.0})
-    with Archive.open(config, writer=True, create=True) as archive, \
-            Fetcher(config.fetch) as fetcher:
+    with (
+        Archive.open(config, writer=True, create=True) as archive,
+        Fetcher(config.fetch) as fetcher,
+    ):
         results = {r.service: r for r in Pipeline(archive, fetcher).check(config.policies)}
         assert {r.status for r in results.values()} == {"failed"}, results
         assert archive.versions.log() == []
@@ -122,8 +137,9 @@ def test_failures_are_recorded_never_committed(make_config, fixture_server):
         assert "redirect" in results["loop"].reason.lower()
         assert "#does-not-exist" in results["nomatch"].reason
         assert "minimum" in results["tiny"].reason or "empty" in results["tiny"].reason
-        assert archive.state.get("missing", "Privacy Policy").last_error == \
-            results["missing"].reason
+        assert (
+            archive.state.get("missing", "Privacy Policy").last_error == results["missing"].reason
+        )
 
 
 def test_failing_then_recovered_events(tracked, fixture_server):
@@ -142,10 +158,13 @@ def test_failing_then_recovered_events(tracked, fixture_server):
 
 def test_conditional_get_and_identical_bytes_do_no_work(make_config, fixture_server):
     fixture_server.set("/p", policy_page("A", seed_text(SEEDS[0][0])), etag='"v1"')
-    config = make_config([{"service": "A", "type": "T", "url": fixture_server.url("/p"),
-                           "select": "main"}])
-    with Archive.open(config, writer=True, create=True) as archive, \
-            Fetcher(config.fetch) as fetcher:
+    config = make_config(
+        [{"service": "A", "type": "T", "url": fixture_server.url("/p"), "select": "main"}]
+    )
+    with (
+        Archive.open(config, writer=True, create=True) as archive,
+        Fetcher(config.fetch) as fetcher,
+    ):
         pipeline = Pipeline(archive, fetcher)
         assert pipeline.track(config.policies[0]).status == "first_record"
         assert pipeline.track(config.policies[0]).status == "unchanged"
@@ -185,11 +204,20 @@ def test_combined_sources_and_pdf(make_config, fixture_server):
     pdf = _text_pdf(["Refund Policy", "Refunds are given within 30 days of purchase. " * 8])
     fixture_server.set("/terms", policy_page("Terms", seed_text(SEEDS[1][0])))
     fixture_server.set("/refunds.pdf", pdf, content_type="application/pdf")
-    config = make_config([{"service": "Shop", "type": "Terms of Service", "select": "main",
-                           "urls": [fixture_server.url("/terms"),
-                                    fixture_server.url("/refunds.pdf")]}])
-    with Archive.open(config, writer=True, create=True) as archive, \
-            Fetcher(config.fetch) as fetcher:
+    config = make_config(
+        [
+            {
+                "service": "Shop",
+                "type": "Terms of Service",
+                "select": "main",
+                "urls": [fixture_server.url("/terms"), fixture_server.url("/refunds.pdf")],
+            }
+        ]
+    )
+    with (
+        Archive.open(config, writer=True, create=True) as archive,
+        Fetcher(config.fetch) as fetcher,
+    ):
         result = Pipeline(archive, fetcher).track(config.policies[0])
         assert result.status == "first_record", result.reason
         text = archive.versions.current_text("Shop", "Terms of Service")
@@ -202,8 +230,10 @@ def test_reextract_rebuilds_from_snapshots_without_fetching(make_config, fixture
     fixture_server.set("/p", policy_page("A", seed_text(SEEDS[0][0])))
     policy = {"service": "A", "type": "T", "url": fixture_server.url("/p"), "select": "main"}
     config = make_config([policy])
-    with Archive.open(config, writer=True, create=True) as archive, \
-            Fetcher(config.fetch) as fetcher:
+    with (
+        Archive.open(config, writer=True, create=True) as archive,
+        Fetcher(config.fetch) as fetcher,
+    ):
         Pipeline(archive, fetcher).track(config.policies[0])
     hits = fixture_server.hits("/p")
     narrower = make_config([{**policy, "select": "main", "remove": "h2"}])
@@ -212,8 +242,7 @@ def test_reextract_rebuilds_from_snapshots_without_fetching(make_config, fixture
         archive.events.subscribe(events.append)
         (result,) = reextract_all(archive, narrower.policies)
         assert result.status == "reextracted"
-        assert [v.kind for v in archive.versions.history("A", "T")] == ["first_record",
-                                                                       "reextract"]
+        assert [v.kind for v in archive.versions.history("A", "T")] == ["first_record", "reextract"]
         assert result.version.snapshot == archive.versions.history("A", "T")[0].snapshot
         assert events == []  # re-extraction never alerts
         (again,) = reextract_all(archive, narrower.policies)
@@ -223,9 +252,14 @@ def test_reextract_rebuilds_from_snapshots_without_fetching(make_config, fixture
 
 def _text_pdf(lines: list[str]) -> bytes:
     """A minimal one-page PDF with a text layer (Helvetica, one line per entry)."""
-    content = "BT /F1 10 Tf 50 750 Td 12 TL " + " ".join(
-        "(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ") '"
-        for line in lines) + " ET"
+    content = (
+        "BT /F1 10 Tf 50 750 Td 12 TL "
+        + " ".join(
+            "(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ") '"
+            for line in lines
+        )
+        + " ET"
+    )
     objects = [
         "<< /Type /Catalog /Pages 2 0 R >>",
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -242,8 +276,9 @@ def _text_pdf(lines: list[str]) -> bytes:
     xref = len(out)
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
     out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
-    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n"
-            "%%EOF\n").encode()
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
+    ).encode()
     return out
 
 
@@ -251,16 +286,30 @@ def _text_pdf(lines: list[str]) -> bytes:
 @pytest.mark.skipif(not browser_available(""), reason="Debian's chromium is not installed")
 def test_javascript_page_is_rendered_before_extraction(make_config, fixture_server):
     text = seed_text(SEEDS[0][0]).replace("\\", "\\\\").replace("`", "\\`")
-    fixture_server.set("/js", f"""<!DOCTYPE html><html><head><title>Privacy</title></head>
+    fixture_server.set(
+        "/js",
+        f"""<!DOCTYPE html><html><head><title>Privacy</title></head>
 <body><nav>Home</nav><main id="app">Loading…</main>
 <script>const t = `{text}`;
 document.getElementById("app").innerHTML = t.split("\\n").filter(Boolean)
   .map((l, i) => i ? "<p>" + l + "</p>" : "<h1>" + l + "</h1>").join("");</script>
-</body></html>""")
-    config = make_config([{"service": "JS", "type": "Privacy Policy", "js": True,
-                           "url": fixture_server.url("/js"), "select": "main"}])
-    with Archive.open(config, writer=True, create=True) as archive, \
-            Fetcher(config.fetch) as fetcher:
+</body></html>""",
+    )
+    config = make_config(
+        [
+            {
+                "service": "JS",
+                "type": "Privacy Policy",
+                "js": True,
+                "url": fixture_server.url("/js"),
+                "select": "main",
+            }
+        ]
+    )
+    with (
+        Archive.open(config, writer=True, create=True) as archive,
+        Fetcher(config.fetch) as fetcher,
+    ):
         result = Pipeline(archive, fetcher).track(config.policies[0])
         assert result.status == "first_record", result.reason
         recorded = archive.versions.current_text("JS", "Privacy Policy")
@@ -270,11 +319,14 @@ document.getElementById("app").innerHTML = t.split("\\n").filter(Boolean)
 
 def test_javascript_page_without_a_browser_is_skipped(make_config, fixture_server):
     fixture_server.set("/js", "<p>x</p>")
-    config = make_config([{"service": "JS", "type": "T", "js": True,
-                           "url": fixture_server.url("/js")}],
-                         fetch={"browser_path": "/nonexistent/chromium"})
-    with Archive.open(config, writer=True, create=True) as archive, \
-            Fetcher(config.fetch) as fetcher:
+    config = make_config(
+        [{"service": "JS", "type": "T", "js": True, "url": fixture_server.url("/js")}],
+        fetch={"browser_path": "/nonexistent/chromium"},
+    )
+    with (
+        Archive.open(config, writer=True, create=True) as archive,
+        Fetcher(config.fetch) as fetcher,
+    ):
         result = Pipeline(archive, fetcher).track(config.policies[0])
         assert result.status == "skipped" and "apt-get install chromium" in result.reason
         assert fixture_server.hits("/js") == 0

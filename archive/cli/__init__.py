@@ -94,7 +94,4 @@ def main(ctx: click.Context, config_path: str | None, data_dir: str | None, verb
 
 
 # Feature modules register their commands on `main` when imported.
-import archive.cli.alerts  # noqa: E402, F401
-from archive.cli import core  # noqa: E402, F401
-from archive.cli import research  # noqa: E402, F401
-from archive.cli import web  # noqa: E402, F401
+from archive.cli import alerts, core, research, search, web  # noqa: E402, F401

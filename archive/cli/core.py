@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def check(ctx: Context, service: str | None, type_: str | None, no_alerts: bool)
         if not no_alerts:
             from archive.notify import deliver_pending
 
-            deliver_pending(archive)
+            deliver_pending(archive, until=time.monotonic() + 60)
     order = {p.key: i for i, p in enumerate(policies)}
     results.sort(key=lambda r: order[(r.service, r.type)])
     rows = [

@@ -1,0 +1,257 @@
+"""The outbox: every alert to send, written once, delivered until done, with a delivery log.
+
+Rows are unique on (subscription, event, key) — the key is the version id for change alerts —
+so queuing the same alert twice (the live listener, then a catch-up after a crash) keeps one.
+A delivery claims its rows with a lease (``sending``); a process that dies while sending leaves
+rows whose lease runs out and that are picked up again (at-least-once; the webhook id stays the
+same so receivers can drop a duplicate). Each attempt is logged in ``notify_attempt``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from store.state import State
+
+PENDING, SENDING, DELIVERED, FAILED, CANCELLED = (
+    "pending",
+    "sending",
+    "delivered",
+    "failed",
+    "cancelled",
+)
+DIGEST_PERIOD = 86400.0
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+def alert_id(subscription_id: int, event: str, key: str) -> str:
+    """A stable message id (``msg_…``): the same for an alert however often it is queued."""
+    digest = hashlib.sha256(f"{subscription_id}\0{event}\0{key}".encode()).hexdigest()
+    return "msg_" + digest[:32]
+
+
+@dataclass(frozen=True)
+class NewAlert:
+    subscription_id: int
+    event: str
+    key: str
+    facts: dict[str, Any]
+    digest: bool = False
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    alert_id: str
+    subscription_id: int
+    event: str
+    key: str
+    facts: str
+    created: str
+    status: str
+    attempts: int
+    next_attempt: float
+    last_error: str | None
+
+
+def _row(row: sqlite3.Row) -> OutboxRow:
+    return OutboxRow(
+        id=row["id"],
+        alert_id=row["alert_id"],
+        subscription_id=row["subscription_id"],
+        event=row["event"],
+        key=row["key"],
+        facts=row["facts"],
+        created=row["created"],
+        status=row["status"],
+        attempts=row["attempts"],
+        next_attempt=row["next_attempt"],
+        last_error=row["last_error"],
+    )
+
+
+class Outbox:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    # ------------------------------------------------------------------ queuing
+
+    def enqueue(
+        self,
+        alerts: Iterable[NewAlert],
+        *,
+        now: float,
+        cursor: tuple[str, str | None, str] | None = None,
+    ) -> int:
+        """Queue alerts in one transaction; returns how many were new.
+
+        ``cursor`` = (meta key, expected value, new value): moved in the same transaction, and
+        only if nobody moved it meanwhile. Digest alerts are due with their subscription's
+        pending digest, or one digest period from now.
+        """
+        added = 0
+        with self.state.connect() as db:
+            for alert in alerts:
+                due = now
+                if alert.digest:
+                    row = db.execute(
+                        "SELECT MIN(next_attempt) AS due FROM notify_outbox WHERE "
+                        "subscription_id = ? AND status = 'pending' AND event != 'confirm'",
+                        (alert.subscription_id,),
+                    ).fetchone()
+                    due = row["due"] if row["due"] is not None else now + DIGEST_PERIOD
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO notify_outbox (alert_id, subscription_id, event, key, "
+                    "facts, created, status, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        alert_id(alert.subscription_id, alert.event, alert.key),
+                        alert.subscription_id,
+                        alert.event,
+                        alert.key,
+                        json.dumps(alert.facts, sort_keys=True, ensure_ascii=False),
+                        _iso(now),
+                        PENDING,
+                        due,
+                    ),
+                )
+                added += cur.rowcount
+            if cursor is not None:
+                key, expected, value = cursor
+                row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+                if (row["value"] if row else None) == expected:
+                    db.execute(
+                        "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) "
+                        "DO UPDATE SET value = excluded.value",
+                        (key, value),
+                    )
+        return added
+
+    # ------------------------------------------------------------------ delivering
+
+    def claim_due(self, now: float, *, limit: int, lease: float) -> list[OutboxRow]:
+        """Claim up to ``limit`` rows due at ``now`` (and rows whose lease ran out)."""
+        with self.state.connect() as db:
+            rows = db.execute(
+                "SELECT * FROM notify_outbox WHERE (status = 'pending' AND next_attempt <= ?) "
+                "OR (status = 'sending' AND lease_until < ?) ORDER BY next_attempt, id LIMIT ?",
+                (now, now, limit),
+            ).fetchall()
+            db.executemany(
+                "UPDATE notify_outbox SET status = 'sending', lease_until = ? WHERE id = ?",
+                [(now + lease, r["id"]) for r in rows],
+            )
+        return [_row(r) for r in rows]
+
+    def claim_digest(self, subscription_id: int, now: float, lease: float) -> list[OutboxRow]:
+        """Claim the rest of a subscription's due digest (rows not yet claimed)."""
+        with self.state.connect() as db:
+            rows = db.execute(
+                "SELECT * FROM notify_outbox WHERE subscription_id = ? AND status = 'pending' "
+                "AND next_attempt <= ? AND event != 'confirm' ORDER BY id",
+                (subscription_id, now),
+            ).fetchall()
+            db.executemany(
+                "UPDATE notify_outbox SET status = 'sending', lease_until = ? WHERE id = ?",
+                [(now + lease, r["id"]) for r in rows],
+            )
+        return [_row(r) for r in rows]
+
+    def release(self, rows: Iterable[OutboxRow]) -> None:
+        """Give back claimed rows not attempted (the caller ran out of time)."""
+        with self.state.connect() as db:
+            db.executemany(
+                "UPDATE notify_outbox SET status = 'pending', lease_until = NULL "
+                "WHERE id = ? AND status = 'sending'",
+                [(r.id,) for r in rows],
+            )
+
+    def reset_leases(self) -> int:
+        """At writer start: rows a dead process was sending become due again."""
+        with self.state.connect() as db:
+            cur = db.execute(
+                "UPDATE notify_outbox SET status = 'pending', lease_until = NULL "
+                "WHERE status = 'sending'"
+            )
+        return cur.rowcount
+
+    def finish(
+        self,
+        rows: Iterable[OutboxRow],
+        *,
+        outcome: str,
+        now: float,
+        status: int | None = None,
+        error: str | None = None,
+        next_attempt: float | None = None,
+    ) -> None:
+        """Log one attempt of ``rows`` and set their state.
+
+        ``outcome``: ``delivered``, ``retry`` (due again at ``next_attempt``), ``failed`` or
+        ``cancelled``.
+        """
+        new_status = {
+            "delivered": DELIVERED,
+            "retry": PENDING,
+            "failed": FAILED,
+            "cancelled": CANCELLED,
+        }[outcome]
+        rows = list(rows)
+        attempted = outcome != "cancelled"
+        with self.state.connect() as db:
+            for row in rows:
+                db.execute(
+                    "UPDATE notify_outbox SET status = ?, attempts = attempts + ?, "
+                    "next_attempt = COALESCE(?, next_attempt), lease_until = NULL, "
+                    "last_error = ?, finished = ? WHERE id = ?",
+                    (
+                        new_status,
+                        int(attempted),
+                        next_attempt,
+                        error,
+                        None if new_status == PENDING else _iso(now),
+                        row.id,
+                    ),
+                )
+                db.execute(
+                    "INSERT INTO notify_attempt (outbox_id, at, outcome, status, error) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (row.id, _iso(now), outcome, status, error),
+                )
+
+    # ------------------------------------------------------------------ reading
+
+    def rows(
+        self, *, status: str | None = None, subscription_id: int | None = None
+    ) -> list[OutboxRow]:
+        sql, params = "SELECT * FROM notify_outbox WHERE 1 = 1", []
+        if status is not None:
+            sql, params = sql + " AND status = ?", [*params, status]
+        if subscription_id is not None:
+            sql, params = sql + " AND subscription_id = ?", [*params, subscription_id]
+        return [_row(r) for r in self.state.query(sql + " ORDER BY id", tuple(params))]
+
+    def attempts(self, outbox_id: int) -> list[sqlite3.Row]:
+        """The delivery log of one alert: at, outcome, status, error."""
+        return self.state.query(
+            "SELECT at, outcome, status, error FROM notify_attempt WHERE outbox_id = ? ORDER BY id",
+            (outbox_id,),
+        )
+
+    def counts(self) -> dict[int, dict[str, int]]:
+        """Per subscription: number of alerts in each status."""
+        out: dict[int, dict[str, int]] = {}
+        for r in self.state.query(
+            "SELECT subscription_id, status, COUNT(*) AS n FROM notify_outbox "
+            "GROUP BY subscription_id, status"
+        ):
+            out.setdefault(r["subscription_id"], {})[r["status"]] = r["n"]
+        return out
