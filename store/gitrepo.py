@@ -103,10 +103,23 @@ class GitRepo:
     # ------------------------------------------------------------------ reading
 
     def head(self) -> str | None:
+        """The tip of main, read from the ref files (no process: called on every read)."""
+        gitdir = self.path / ".git"
         try:
-            return self.repo.git.rev_parse("--verify", "--quiet", f"refs/heads/{BRANCH}")
-        except git.GitCommandError:
+            value = (gitdir / "refs" / "heads" / BRANCH).read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            value = ""
+        if SHA_RE.match(value):
+            return value
+        try:
+            packed = (gitdir / "packed-refs").read_text(encoding="ascii")
+        except FileNotFoundError:
             return None
+        for line in packed.splitlines():
+            sha, _, ref = line.partition(" ")
+            if ref == f"refs/heads/{BRANCH}":
+                return sha
+        return None
 
     def read(self, sha: str, path: str) -> bytes | None:
         """The bytes of ``path`` at commit ``sha``, or None if it did not exist there."""
@@ -114,11 +127,11 @@ class GitRepo:
             raise StoreError(f"{sha!r} is not a commit id")
         with self._lock:
             try:
-                commit = self.repo.commit(sha)
-                blob = commit.tree / path
-            except (KeyError, ValueError, git.BadName, git.BadObject):
+                # one persistent `git cat-file --batch`: ~0.2 ms a read
+                _, kind, _, data = self.repo.git.get_object_data(f"{sha}:{path}")
+            except (ValueError, git.GitCommandError):
                 return None
-            return blob.data_stream.read()
+            return data if kind == b"blob" else None
 
     def log(
         self, *, paths: Iterable[str] = (), since: str | None = None, names: bool = False
@@ -254,6 +267,10 @@ class GitRepo:
                     proc.stdin.write(b"done\n")
                 except BrokenPipeError:
                     pass
+                except BaseException:
+                    proc.kill()  # the input failed: write nothing rather than a partial import
+                    proc.wait()
+                    raise
                 finally:
                     proc.stdin.close()
                 proc.wait()
@@ -273,7 +290,8 @@ class GitRepo:
             try:
                 return self.repo.git.fsck("--no-progress", "--strict")
             except git.GitCommandError as exc:
-                raise StoreError(f"git fsck found problems in {self.path}: {exc.stderr}") from None
+                found = "\n".join(p for p in (exc.stdout, exc.stderr) if p and p.strip())
+                raise StoreError(f"git fsck found problems in {self.path}: {found}") from None
 
     def close(self) -> None:
         with self._lock:
