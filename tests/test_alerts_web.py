@@ -142,15 +142,13 @@ def test_pages_escape_what_they_show(setup):
 
 
 def test_the_blueprint_on_the_real_app(make_config):
-    pytest.importorskip("archive.search")  # webui.create_app needs the search feature
     from webui import create_app
 
     config = make_config(web={"secret_key": "web-secret"})
     with Archive.open(config, writer=True, create=True) as archive:
         sub = Subscriptions(archive.state).add("webhook", "https://hooks.example/x")
         app = create_app(config, archive=archive)
-        if "alerts" not in app.blueprints:
-            app.register_blueprint(alerts.bp)
+        assert "alerts" in app.blueprints
         client = app.test_client()
         token = make_token(secret_key(config), "unsubscribe", sub.id)
         page = client.get(f"/alerts/unsubscribe/{token}")

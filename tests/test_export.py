@@ -36,7 +36,6 @@ from store.snapshots import Page
 from store.versions import CHANGE, FIRST_RECORD, REEXTRACT, NewVersion
 from tests.conftest import OTA_JSONL, seed_text
 from webui import create_app
-from webui import export as export_view
 
 LICENCE = "ODC-BY 1.0: attribute Open Terms Archive and its contributors."
 
@@ -357,7 +356,6 @@ def test_cli_export(small: Archive, tmp_path: Path):
 
 def test_web_export_streams_with_the_right_headers(small: Archive):
     app = create_app(small.config, archive=small)
-    app.register_blueprint(export_view.bp)
     client = app.test_client()
 
     response = client.get("/export?format=csv&service=WorkOptima")

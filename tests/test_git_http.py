@@ -113,7 +113,6 @@ def serve() -> Iterator[Callable[[Flask], str]]:
 
 def web_app(archive: Archive) -> Flask:
     app = create_app(archive.config, archive=archive)
-    app.register_blueprint(git_http.bp)
     return app
 
 

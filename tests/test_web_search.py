@@ -1,0 +1,131 @@
+"""Search and clause-timeline pages and their JSON twins, on a real index of real policies."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote, urlencode
+
+import pytest
+from flask.testing import FlaskClient
+
+from archive import search as engine
+from archive.app import Archive
+from archive.config import Config
+from store.versions import CHANGE, FIRST_RECORD, NewVersion
+from tests.conftest import SEED_POLICIES, seed_text
+from webui import create_app
+
+DAY = datetime(2024, 1, 10, tzinfo=UTC)
+REMOVED = "We delete all Your Data on the expiry of 30 days after the termination of your Account"
+FILLER = "Customer privacy notice number {n}. We process privacy requests within thirty days."
+
+
+@dataclass
+class Site:
+    client: FlaskClient
+    archive: Archive
+
+    def get(self, url: str, status: int = 200) -> str:
+        response = self.client.get(url)
+        assert response.status_code == status, (url, response.status_code, response.text[:300])
+        return response.text
+
+
+@pytest.fixture
+def site(make_config: Callable[..., Config]) -> Iterator[Site]:
+    policies = [
+        {"service": s, "type": t, "url": f"https://{i}.example/p", "language": lang}
+        for i, (s, t, lang) in enumerate(SEED_POLICIES.values())
+    ]
+    with Archive.open(make_config(policies=policies), writer=True, create=True) as archive:
+        for name, (service, type_, _) in SEED_POLICIES.items():
+            archive.versions.record(NewVersion(service, type_, seed_text(name), DAY, FIRST_RECORD))
+        text = seed_text("workoptima-privacy-policy.txt")
+        assert REMOVED in text
+        archive.versions.record(
+            NewVersion("WorkOptima", "Privacy Policy", text.replace(REMOVED, "We keep it."),
+                       DAY + timedelta(days=100), CHANGE)
+        )  # fmt: skip
+        archive.versions.bulk_import(
+            NewVersion(f"Filler {n:02d}", "Privacy Notice", FILLER.format(n=n), DAY, FIRST_RECORD)
+            for n in range(25)
+        )
+        archive.sync_index()
+        yield Site(create_app(archive.config, archive=archive).test_client(), archive)
+
+
+def test_search_page_matches_the_api_and_the_engine(site: Site) -> None:
+    params = {"q": "retention 30 days", "history": "1"}
+    page = site.get("/search?" + urlencode(params))
+    api = site.client.get("/api/search?" + urlencode(params)).json
+    assert api == engine.search(site.archive, "retention 30 days", history=True).as_json()
+    assert api["hits"][0]["service"] == "WorkOptima"
+    first = re.search(r'<a class="hit-link" href="([^"]+)">([^<]+)</a>', page)
+    assert first and first.group(2) == "WorkOptima · Privacy Policy"
+    assert "<mark>" in page and "Matched from 2024-01-10" in page
+
+
+def test_history_toggle_finds_removed_text_only_in_history(site: Site) -> None:
+    phrase = quote('"expiry of 30 days"')
+    current = site.get(f"/search?q={phrase}")
+    assert "Nothing matched" in current and "Include history" in current
+    history = site.get(f"/search?q={phrase}&history=1")
+    assert "WorkOptima" in history and "Current versions only" in history
+    assert "Matched from 2024-01-10 to 2024-" in history
+
+
+def test_facets_filter_and_pagination(site: Site) -> None:
+    page = site.get("/search?q=privacy")
+    facet = re.search(r'href="(/search\?[^"]*service=Filler\+03[^"]*)"', page)
+    assert facet, "facet links carry the filter"
+    assert re.search(r"and \d+ more</li>", page)  # long facets show their top values
+    filtered = site.get(facet.group(1).replace("&amp;", "&"))
+    assert filtered.count('class="hit-link"') == 1 and "× any service" in filtered
+    assert 'rel="next"' in page and "Page 1 of" in page
+    second = site.get("/search?q=privacy&page=2")
+    assert "Page 2 of" in second and 'rel="prev"' in second
+    api = site.client.get("/api/search?q=privacy&page=2").json
+    assert api["page"] == 2 and api["pages"] >= 3 and len(api["hits"]) == 10
+    assert site.client.get("/api/search?q=privacy&type=Privacy+Notice").json["total"] == 25
+
+
+def test_date_range_and_bad_dates(site: Site) -> None:
+    assert "WorkOptima" in site.get("/search?q=WorkOptima&from=2024-01-01&to=2024-12-31")
+    site.get("/search?q=privacy&from=tomorrow", 400)
+    site.get("/search?q=privacy&to=2024-02-30", 400)
+    assert site.client.get("/api/search?q=privacy&from=x").status_code == 400
+    assert site.client.get("/api/search").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['"unbalanced', "*", "a*", "service:", "nosuchfield:x", "AND OR NOT", "((((", "x" * 499,
+     "' OR 1=1 --", "../../etc/passwd", "\x00\x01", "日本語 検索", "<script>alert(1)</script>"],
+)  # fmt: skip
+def test_hostile_queries_get_an_answer_or_a_clear_400(site: Site, query: str) -> None:
+    for url in ("/search?", "/api/search?"):
+        response = site.client.get(url + urlencode({"q": query, "history": "1"}))
+        assert response.status_code in (200, 400), (query, response.status_code)
+        assert "Traceback" not in response.text
+        if response.status_code == 400 and url == "/search?":
+            assert "The query could not be read" in response.text
+
+
+def test_overlong_queries_are_refused(site: Site) -> None:
+    assert site.client.get("/search?q=" + "x" * 501).status_code == 400
+    assert site.client.get("/search?q=" + "x" * 5000).status_code == 414
+
+
+def test_when_page_and_api(site: Site) -> None:
+    phrase = "expiry of 30 days"
+    page = site.get("/when?" + urlencode({"phrase": phrase}))
+    api = site.client.get("/api/when?" + urlencode({"phrase": phrase})).json
+    assert api == [t.as_json() for t in engine.when(site.archive, phrase)]
+    assert [(t["service"], t["still_present"]) for t in api] == [("WorkOptima", False)]
+    assert "WorkOptima · Privacy Policy" in page and "2024-01-10" in page
+    assert "No version of any policy" in site.get("/when?phrase=zebra+unicorn+xylophone")
+    assert site.client.get("/api/when").status_code == 400
+    assert "Type a phrase" in site.get("/when")

@@ -1,0 +1,68 @@
+"""The read-only web UI: a Flask app factory, one blueprint per page family.
+
+``create_app(config)`` opens one reader :class:`~archive.app.Archive` for the app (or uses the
+one passed in, e.g. by ``policy-archive run`` or a test) and closes what it opened when
+:func:`close_app` is called or the app is garbage-collected. Security headers, request limits,
+error pages and HTML-safe JSON apply to every blueprint, including those added later.
+"""
+
+from __future__ import annotations
+
+import importlib
+import weakref
+
+from flask import Flask
+
+from archive.app import Archive
+from archive.config import Config
+from webui.context import EXTENSION, WebState
+from webui.security import SafeJSONProvider, init_security
+
+BLUEPRINTS = (
+    "webui.errors",
+    "webui.pages",
+    "webui.search",
+    "webui.policies",
+    "webui.diff",
+    "webui.changes",
+    "webui.feeds",
+    "webui.api",
+    "webui.alerts",
+    "webui.git_http",
+    "webui.export",
+)
+"""Modules whose ``bp`` blueprint is registered, in order."""
+
+MAX_CONTENT_LENGTH = 1_000_000
+"""Largest request body accepted (bytes); this UI reads, it takes no uploads."""
+
+
+def create_app(config: Config, *, archive: Archive | None = None) -> Flask:
+    """Build the web UI for ``config``; use ``archive`` if given (the caller then closes it)."""
+    app = Flask(__name__)
+    app.json_provider_class = SafeJSONProvider
+    app.json = SafeJSONProvider(app)
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
+        JSON_SORT_KEYS=False,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    app.jinja_env.autoescape = True
+    owned = archive is None
+    opened = Archive.open(config) if owned else archive
+    state = WebState(config=config, archive=opened, owns_archive=owned)
+    app.extensions[EXTENSION] = state
+    if owned:
+        weakref.finalize(app, state.close)
+    init_security(app)
+    for name in BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(name).bp)
+    return app
+
+
+def close_app(app: Flask) -> None:
+    """Close the archive the app opened itself (a no-op for an archive passed in)."""
+    app.extensions[EXTENSION].close()
+
+
+__all__ = ["BLUEPRINTS", "close_app", "create_app"]

@@ -1,0 +1,80 @@
+"""Policy pages: the list of policies, and one policy's text (current, any version, or the
+version in force at a date) with its source, the status of its last check and its timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, abort, render_template, request
+
+from store.versions import Version
+from webui import queries
+from webui.context import PolicyRef, date_arg, policy_or_404, version_in, web_state
+
+bp = Blueprint("policies", __name__)
+
+
+@bp.get("/policies")
+def index() -> str:
+    return render_template("policies.html", policies=queries.all_policies())
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    version: Version
+    words: int
+    delta: int | None
+
+
+def timeline(ref: PolicyRef) -> list[TimelineEntry]:
+    """Versions newest first, with their size in words and the change in size."""
+    state = web_state()
+    entries = []
+    previous: int | None = None
+    for version in ref.history:
+        words = state.word_count(version)
+        delta = None if previous is None else words - previous
+        entries.append(TimelineEntry(version, words, delta))
+        previous = words
+    return entries[::-1]
+
+
+def selected_version(ref: PolicyRef) -> tuple[Version | None, str | None]:
+    """The version asked for by ``?version=`` or ``?at=`` (default: current), and why."""
+    version_id = request.args.get("version", "").strip()
+    at_raw = request.args.get("at", "").strip()
+    if version_id and at_raw:
+        abort(400, description="Give either version or at, not both.")
+    if version_id:
+        return version_in(ref, version_id), None
+    when = date_arg("at")
+    if when is None:
+        return ref.current, None
+    found = web_state().archive.versions.at(ref.service, ref.type, when)
+    if found is None:
+        first = ref.history[0].date.date().isoformat() if ref.history else None
+        abort(
+            404,
+            description=f"No version of {ref.service} {ref.type} was in force at {at_raw}"
+            + (f"; the first was recorded on {first}." if first else "."),
+        )
+    return found, at_raw
+
+
+@bp.get("/policies/<service>/<type_>")
+def policy(service: str, type_: str) -> str:
+    ref = policy_or_404(service, type_)
+    version, at = selected_version(ref)
+    html = web_state().render(version) if version else None
+    previous, following = queries.neighbours(ref, version) if version else (None, None)
+    return render_template(
+        "policy.html",
+        ref=ref,
+        version=version,
+        at=at,
+        html=html,
+        previous=previous,
+        following=following,
+        timeline=timeline(ref),
+        kinds=queries.KIND_LABELS,
+    )

@@ -1,0 +1,197 @@
+"""Read models shared by the HTML pages and their JSON twins, so both always agree."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import abort, url_for
+
+from archive.diff import TextDiff, diff_versions, predecessor
+from store.state import PolicyState
+from store.versions import REEXTRACT, Version
+from webui.context import (
+    PolicyRef,
+    archive,
+    imported_language,
+    stored_names,
+    version_in,
+    web_state,
+)
+
+CHANGES_PER_PAGE = 50
+KIND_LABELS = {"first_record": "First record", "change": "Change", "reextract": "Re-extract"}
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def policy_url(service: str, type_: str, **args: Any) -> str:
+    return url_for("policies.policy", service=service, type_=type_, **args)
+
+
+def diff_url(version: Version, **args: Any) -> str:
+    return url_for(
+        "diff.diff_page", service=version.service, type_=version.type, to=version.id, **args
+    )
+
+
+def version_json(version: Version) -> dict[str, Any]:
+    """``Version.as_json()`` (the ``history --json`` shape) plus the policy's names."""
+    return {"service": version.service, "type": version.type, **version.as_json()}
+
+
+def status_json(ref: PolicyRef) -> dict[str, Any]:
+    st = ref.state
+    return {
+        "last_check": iso(st.last_check),
+        "last_success": iso(st.last_success),
+        "failures": st.failures,
+        "failing": st.failing,
+        "last_error": st.last_error,
+        "transient": st.last_error_transient,
+    }
+
+
+def policy_summary(ref: PolicyRef) -> dict[str, Any]:
+    current = ref.current
+    return {
+        "service": ref.service,
+        "type": ref.type,
+        "language": ref.language,
+        "urls": list(ref.urls),
+        "configured": ref.config is not None,
+        "versions": len(ref.history),
+        "current": current.as_json() if current else None,
+        "last_change": iso(current.date) if current else None,
+        "status": status_json(ref),
+        "links": {
+            "html": policy_url(ref.service, ref.type),
+            "versions": url_for("api.versions", service=ref.service, type_=ref.type),
+        },
+    }
+
+
+def all_policies() -> list[PolicyRef]:
+    """Every policy with a version or a configuration, sorted by stored names."""
+    arch = archive()
+    stored = set(arch.versions.policies())
+    configured = {}
+    for policy in arch.config.policies:
+        configured[stored_names(policy)] = policy
+    states = arch.state.all()
+    refs = []
+    for service, type_ in sorted(stored | set(configured)):
+        config = configured.get((service, type_))
+        state_key = config.key if config else (service, type_)
+        state = states.get(state_key) or PolicyState(service=state_key[0], type=state_key[1])
+        history = arch.versions.history(service, type_)
+        language = None if config else imported_language(service, type_)
+        refs.append(PolicyRef(service, type_, history, config, state, language))
+    return refs
+
+
+def counts(refs: list[PolicyRef] | None = None) -> dict[str, Any]:
+    """Policies, versions, the last check and how many policies are failing."""
+    refs = all_policies() if refs is None else refs
+    checks = [r.state.last_check for r in refs if r.state.last_check]
+    return {
+        "policies": len(refs),
+        "versions": sum(len(r.history) for r in refs),
+        "last_check": iso(max(checks)) if checks else None,
+        "failing": sum(1 for r in refs if r.state.failing),
+    }
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    changes: list[Version]
+    page: int
+    pages: int
+    total: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "changes": [change_json(v) for v in self.changes],
+            "page": self.page,
+            "pages": self.pages,
+            "total": self.total,
+        }
+
+
+def change_json(version: Version) -> dict[str, Any]:
+    return {**version_json(version), "diff": diff_url(version)}
+
+
+def recent_changes(
+    *,
+    service: str | None = None,
+    type_: str | None = None,
+    page: int = 1,
+    per_page: int = CHANGES_PER_PAGE,
+    reextracts: bool = True,
+) -> ChangePage:
+    """Versions newest first across the archive, optionally of one service or type."""
+    selected = [
+        v
+        for v in web_state().newest_first()
+        if (not service or v.service == service)
+        and (not type_ or v.type == type_)
+        and (reextracts or v.kind != REEXTRACT)
+    ]
+    pages = max(1, math.ceil(len(selected) / per_page))
+    if page > pages:
+        abort(404, description=f"There is no page {page}: the last page is {pages}.")
+    start = (page - 1) * per_page
+    return ChangePage(selected[start : start + per_page], page, pages, len(selected))
+
+
+# --------------------------------------------------------------------------- diffs
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    ref: PolicyRef
+    old: Version | None
+    new: Version
+    diff: TextDiff
+
+    @property
+    def reextract(self) -> bool:
+        return self.new.kind == REEXTRACT
+
+    def as_json(self, context: int) -> dict[str, Any]:
+        return {
+            "service": self.ref.service,
+            "type": self.ref.type,
+            "from": self.old.as_json() if self.old else None,
+            "to": self.new.as_json(),
+            "reextract": self.reextract,
+            **self.diff.as_json(context),
+        }
+
+
+def select_diff(ref: PolicyRef, from_id: str, to_id: str) -> VersionDiff:
+    """The two versions named by ``from``/``to`` (defaults: current, and its predecessor)."""
+    if not ref.history:
+        abort(404, description=f"{ref.service} {ref.type} has no versions yet.")
+    new = version_in(ref, to_id, "to") if to_id else ref.history[-1]
+    if from_id:
+        old: Version | None = version_in(ref, from_id, "from")
+    else:
+        old = predecessor(archive().versions, new)
+    state = web_state()
+    diff = diff_versions(state.archive.versions, old, new, cache=state.diffs)
+    return VersionDiff(ref, old, new, diff)
+
+
+def neighbours(ref: PolicyRef, version: Version) -> tuple[Version | None, Version | None]:
+    """The versions just before and after ``version`` in its policy's history."""
+    ids = [v.id for v in ref.history]
+    i = ids.index(version.id)
+    return (ref.history[i - 1] if i else None), (
+        ref.history[i + 1] if i + 1 < len(ref.history) else None
+    )
