@@ -15,9 +15,12 @@ from flask.testing import FlaskClient
 
 from archive.app import Archive
 from archive.config import Config
+from archive.fetch import Fetcher
+from archive.pipeline import Pipeline
 from store.state import PolicyState
 from store.versions import CHANGE, FIRST_RECORD, REEXTRACT, NewVersion, Version
 from tests.conftest import seed_text
+from tests.pages import policy_page
 from webui import close_app, create_app
 from webui.security import CSP
 
@@ -388,3 +391,30 @@ def test_imported_policies_show_the_language_the_import_recorded(web: Web) -> No
     items = {i["service"]: i for i in web.json("/api/policies")}
     assert items["Imported"]["language"] == "fr" and items["Imported"]["configured"] is False
     assert 'lang="fr"' in web.get("/policies/Imported/Conditions")
+
+
+def test_version_links_to_its_raw_snapshot(make_config, fixture_server):
+    fixture_server.set("/p", policy_page("A", seed_text("workoptima-privacy-policy.txt")))
+    config = make_config(
+        [
+            {
+                "service": "A",
+                "type": "Privacy Policy",
+                "select": "main",
+                "url": fixture_server.url("/p"),
+            }
+        ]
+    )
+    with Archive.open(config, writer=True, create=True) as arch, Fetcher(config.fetch) as fetcher:
+        Pipeline(arch, fetcher).track(config.policies[0])
+        version = arch.versions.current("A", "Privacy Policy")
+        client = create_app(config, archive=arch).test_client()
+        page = client.get("/policies/A/Privacy%20Policy").text
+        link = f"/policies/A/Privacy%20Policy/snapshot/{version.snapshot}"
+        assert link in page and fixture_server.url("/p") in page
+        raw = client.get(link)
+        assert raw.status_code == 200 and raw.mimetype == "text/plain"
+        assert b"<main" in raw.data and "sandbox" in raw.headers["Content-Security-Policy"]
+        assert client.get(link + "?page=2").status_code == 400
+        assert client.get("/policies/A/Privacy%20Policy/snapshot/HEAD").status_code == 400
+        assert client.get("/policies/A/Privacy%20Policy/snapshot/" + "0" * 40).status_code == 404

@@ -138,7 +138,9 @@ class PolicyRef:
         if self.config:
             return self.config.urls
         current = self.current
-        return (current.url,) if current and current.url else ()
+        url = current.url if current else None
+        # only web addresses become links: an imported trailer could say javascript:...
+        return (url,) if url and url.lower().startswith(("http://", "https://")) else ()
 
 
 def configured_policy(config: Config, service: str, type_: str) -> PolicyConfig | None:

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 
 from store.versions import Version
 from webui import queries
-from webui.context import PolicyRef, date_arg, policy_or_404, version_in, web_state
+from webui.context import (
+    VERSION_ID,
+    PolicyRef,
+    date_arg,
+    policy_or_404,
+    version_in,
+    web_state,
+)
 
 bp = Blueprint("policies", __name__)
 
@@ -78,3 +85,31 @@ def policy(service: str, type_: str) -> str:
         timeline=timeline(ref),
         kinds=queries.KIND_LABELS,
     )
+
+
+@bp.get("/policies/<service>/<type_>/snapshot/<snapshot_id>")
+def snapshot(service: str, type_: str, snapshot_id: str) -> Response:
+    """The raw bytes a version was extracted from (``?page=N`` for combined documents).
+
+    Served as plain text (HTML) or as a download (anything else), sandboxed: a snapshot is
+    the site's own markup and must never run in our origin."""
+    ref = policy_or_404(service, type_)
+    if not VERSION_ID.match(snapshot_id):
+        abort(400, description=f"{snapshot_id[:60]!r} is not a snapshot id.")
+    stored = web_state().archive.snapshots.get(snapshot_id, ref.service, ref.type)
+    if stored is None:
+        abort(404, description=f"No snapshot {snapshot_id[:12]} of {ref.service} {ref.type}.")
+    number = request.args.get("page", "1")
+    if not number.isdigit() or not 1 <= int(number) <= len(stored.pages):
+        abort(400, description=f"page must be a number from 1 to {len(stored.pages)}.")
+    page = stored.pages[int(number) - 1]
+    is_html = "html" in page.content_type or not page.content_type
+    response = Response(page.body, mimetype="text/plain" if is_html else "application/octet-stream")
+    extension = ".html" if is_html else ".pdf" if "pdf" in page.content_type else ".bin"
+    disposition = "inline" if is_html else "attachment"
+    response.headers["Content-Disposition"] = (
+        f'{disposition}; filename="snapshot-{stored.id[:12]}-{number}{extension}"'
+    )
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
