@@ -90,6 +90,7 @@ class Pipeline:
         self.fetcher = fetcher
         self.clock = clock
         self._record_lock = threading.Lock()  # one commit + index update at a time
+        self._batches = 0  # while a check() batch runs, the index is updated once at its end
 
     # ------------------------------------------------------------------ public
 
@@ -142,17 +143,28 @@ class Pipeline:
         workers: int | None = None,
         on_result: Callable[[TrackResult], None] | None = None,
     ) -> list[TrackResult]:
-        """Track several policies concurrently; results in completion order."""
+        """Track several policies concurrently; results in completion order.
+
+        The search index is brought up to date once, when the batch ends (one index commit
+        instead of one per change), before this returns."""
         policies = list(policies)
         results: list[TrackResult] = []
         workers = workers or self.archive.config.fetch.concurrency
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = [pool.submit(self.track, p) for p in policies]
-            for future in as_completed(futures):
-                result = future.result()
-                results.append(result)
-                if on_result:
-                    on_result(result)
+        with self._record_lock:
+            self._batches += 1
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+                futures = [pool.submit(self.track, p) for p in policies]
+                for future in as_completed(futures):
+                    result = future.result()
+                    results.append(result)
+                    if on_result:
+                        on_result(result)
+        finally:
+            with self._record_lock:
+                self._batches -= 1
+            if any(r.recorded for r in results):
+                self.archive.sync_index()
         return results
 
     # ------------------------------------------------------------------ steps
@@ -275,7 +287,8 @@ class Pipeline:
                     suspect_since=None,
                 )
             )
-            self.archive.sync_index()
+            if not self._batches:
+                self.archive.sync_index()
         self._recovered(policy, state)
         self.archive.events.emit(VersionRecorded(version=version, previous=current, policy=policy))
         return TrackResult(
