@@ -1,0 +1,109 @@
+"""The search index as the rest of the archive sees it: no engine's types or words.
+
+An engine (whoosh today; tantivy or OpenSearch later) implements :class:`SearchIndex`. The
+index is derived from git: it records the last commit it indexed, ``sync`` catches up from
+there, ``rebuild`` starts over.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from store.errors import UnknownVersionError
+from store.index.query import Node, PolicyMatches, SearchQuery, SearchResults
+from store.versions import Version, VersionStore
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+LanguageOf = Callable[[str, str], str | None]
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    policies: int
+    versions: int
+    sections: int
+    head: str | None
+
+
+class SearchIndex(ABC):
+    """Full-text index of every version of every policy."""
+
+    # ------------------------------------------------------------------ writing
+
+    def sync(
+        self,
+        versions: VersionStore,
+        progress: Progress | None = None,
+        language_of: LanguageOf | None = None,
+    ) -> int:
+        """Index every version committed since the last indexed commit; returns how many.
+
+        ``language_of(service, type)`` gives a policy's language code (None: unknown, guess
+        from the text). If git's history no longer contains the indexed commit (rewritten),
+        the index is rebuilt.
+        """
+        head = versions.head()
+        done = self.indexed_head()
+        if head == done:
+            return 0
+        try:
+            new = versions.log(since=done)
+        except UnknownVersionError:
+            log.warning("indexed commit %s is not in the archive's history: rebuilding", done)
+            return self.rebuild(versions, progress=progress, language_of=language_of)
+        return self.add(versions, new, head=head, progress=progress, language_of=language_of)
+
+    @abstractmethod
+    def add(
+        self,
+        versions: VersionStore,
+        new: Sequence[Version],
+        *,
+        head: str | None,
+        progress: Progress | None = None,
+        language_of: LanguageOf | None = None,
+    ) -> int:
+        """Index ``new`` (in commit order, each after its policy's indexed versions) and
+        record ``head`` as indexed, in one atomic step per batch."""
+
+    @abstractmethod
+    def rebuild(
+        self,
+        versions: VersionStore,
+        progress: Progress | None = None,
+        processes: int | None = None,
+        language_of: LanguageOf | None = None,
+    ) -> int:
+        """Index every version from scratch. Searches see the old index until it is done."""
+
+    @abstractmethod
+    def remove(self, service: str, type_: str) -> bool:
+        """Drop a policy and all its versions from the index; False if it was not there."""
+
+    @abstractmethod
+    def indexed_head(self) -> str | None:
+        """The last commit of the versions repository that the index holds."""
+
+    # ------------------------------------------------------------------ reading
+
+    @abstractmethod
+    def search(self, query: SearchQuery) -> SearchResults:
+        """Ranked hits (one per policy), facets and a page of highlighted snippets."""
+
+    @abstractmethod
+    def match_versions(self, node: Node, time_budget: float = 10.0) -> list[PolicyMatches]:
+        """Every policy with a version matching ``node``, with all its versions and which
+        matched (for clause timelines). Searches all versions."""
+
+    @abstractmethod
+    def stats(self) -> IndexStats:
+        """How much the index holds."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release files and searchers."""

@@ -1,0 +1,265 @@
+"""The search index as a store: incremental sync, catch-up after a crash, rebuild, removal,
+deduplicated sections, and searchers that keep working while a writer commits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from archive.app import Archive
+from archive.search import language_resolver, search
+from store.index import open_index
+from store.index.sections import MAX_WORDS, split_sections
+from store.versions import CHANGE, FIRST_RECORD, NewVersion
+from tests.conftest import seed_text
+
+T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+WO = ("WorkOptima", "Privacy Policy")
+
+
+def paragraphs(n: int, tag: str = "") -> list[str]:
+    return [
+        f"Paragraph {i}{tag} says something about clause{i} and its conditions, with "
+        f"enough ordinary words around it to be a paragraph of a policy {i}."
+        for i in range(n)
+    ]
+
+
+def record(
+    archive: Archive, text: str, when: datetime, key: tuple[str, str] = WO, kind: str = CHANGE
+) -> str:
+    return archive.versions.record(NewVersion(*key, text, when, kind)).id
+
+
+def sync(archive: Archive) -> int:
+    return archive.index.sync(archive.versions, language_of=language_resolver(archive))
+
+
+def hits(archive: Archive, q: str, **kw) -> list[tuple[str, str]]:
+    return [(h.service, h.version.id) for h in search(archive, q, **kw).hits]
+
+
+def test_sections_are_stable_under_edits():
+    paras = paragraphs(40)
+    before = {s.key for s in split_sections("\n\n".join(paras))}
+    edited = list(paras)
+    edited.insert(3, "A brand new paragraph inserted near the top of the policy.")
+    edited[30] = edited[30].replace("conditions", "terms")
+    after = {s.key for s in split_sections("\n\n".join(edited))}
+    # two edits change a few sections; everything else is shared
+    assert len(before - after) <= 4 and len(after & before) >= len(before) - 4
+    huge = " ".join(["word"] * (MAX_WORDS * 3)) + "."
+    assert all(s.words <= MAX_WORDS for s in split_sections(huge))
+    twice = split_sections("Same paragraph here.\n\nSame paragraph here.")
+    assert len({s.key for s in twice}) == len(twice)
+
+
+def test_sync_indexes_each_new_version_once_and_records_head(archive):
+    assert sync(archive) == 0 and archive.index.indexed_head() is None
+    text = "\n\n".join(paragraphs(30))
+    record(archive, text, T0, kind=FIRST_RECORD)
+    assert sync(archive) == 1
+    first = archive.index.stats()
+    assert archive.index.indexed_head() == archive.versions.head()
+    assert sync(archive) == 0
+    record(archive, text.replace("clause7 ", "clause7 zebra "), T0 + timedelta(days=1))
+    assert sync(archive) == 1
+    second = archive.index.stats()
+    assert (second.versions, second.policies) == (2, 1)
+    # one changed paragraph: one new section, the rest is shared by both versions
+    assert second.sections - first.sections == 1
+    assert hits(archive, "zebra") == [("WorkOptima", archive.versions.head())]
+    assert hits(archive, "zebra", history=True)[0][1] == archive.versions.head()
+    assert search(archive, "clause7", history=True).hits[0].matched_versions == 2
+
+
+def test_crash_between_commit_and_index_loses_nothing(make_config):
+    config = make_config()
+    with Archive.open(config, writer=True, create=True) as archive:
+        record(archive, seed_text("workoptima-privacy-policy.txt"), T0, kind=FIRST_RECORD)
+        # the process dies here: committed to git, never indexed
+        assert archive.index.indexed_head() is None
+    with Archive.open(config, writer=True) as archive:  # a writer catches up on opening
+        assert archive.index.indexed_head() == archive.versions.head()
+        assert hits(archive, "retention 30 days")[0][0] == "WorkOptima"
+    with Archive.open(config) as reader:
+        assert hits(reader, "retention 30 days")[0][0] == "WorkOptima"
+
+
+def test_rebuild_gives_the_same_answers_as_incremental_syncs(archive):
+    texts = [
+        seed_text("workoptima-privacy-policy.txt"),
+        seed_text("back-office-privacy-policy.txt"),
+    ]
+    for day in range(6):
+        for i, text in enumerate(texts):
+            edited = text.replace("Privacy", f"Privacy{day}", 1) if day else text
+            record(
+                archive,
+                edited,
+                T0 + timedelta(days=day, hours=i),
+                key=(f"S{i}", "Privacy Policy"),
+                kind=FIRST_RECORD if day == 0 else CHANGE,
+            )
+        sync(archive)
+    queries = [
+        ("retention 30 days", {}),
+        ('"personal information"', {"history": True}),
+        ("privacy3", {"history": True}),
+        ("*", {"history": True}),
+    ]
+
+    def answers():
+        out = [search(archive, q, **kw).as_json() for q, kw in queries]
+        scores = [h.pop("score") for a in out for h in a["hits"]]
+        return out, scores
+
+    (incremental, scores), stats = answers(), archive.index.stats()
+    for processes in (1, 2):
+        assert archive.index.rebuild(archive.versions, processes=processes) == 12
+        rebuilt, new_scores = answers()
+        assert rebuilt == incremental and archive.index.stats() == stats
+        # idf is estimated while an incremental index still holds deleted documents
+        assert new_scores == pytest.approx(scores, rel=0.2)
+
+
+def test_remove_a_policy(archive):
+    record(archive, seed_text("workoptima-privacy-policy.txt"), T0, kind=FIRST_RECORD)
+    record(
+        archive,
+        seed_text("back-office-privacy-policy.txt"),
+        T0,
+        key=("Back Office", "PP"),
+        kind=FIRST_RECORD,
+    )
+    sync(archive)
+    assert archive.index.remove("WorkOptima", "Privacy Policy") is True
+    assert archive.index.remove("WorkOptima", "Privacy Policy") is False
+    assert [s for s, _ in hits(archive, "*", history=True)] == ["Back Office"]
+
+
+def test_rewritten_history_is_rebuilt(archive):
+    first = record(archive, "\n\n".join(paragraphs(20)), T0, kind=FIRST_RECORD)
+    record(archive, "\n\n".join(paragraphs(20, "b")), T0 + timedelta(days=1))
+    sync(archive)
+    archive.versions.git.repo.git.reset("--hard", "-q", first)  # history rewritten
+    record(archive, "\n\n".join(paragraphs(20, "c")), T0 + timedelta(days=2))
+    sync(archive)
+    assert archive.index.indexed_head() == archive.versions.head()
+    assert search(archive, "*", history=True).hits[0].matched_versions == 2
+    assert search(archive, "paragraph 3b", history=True).total == 0
+
+
+def test_language_of_and_detection(archive):
+    fr = (
+        "Nous conservons vos données personnelles pendant la durée nécessaire. "
+        "Les données sont utilisées pour le service et ne sont pas vendues à des tiers.\n\n"
+        "Vous pouvez exercer vos droits sur vos données à tout moment."
+    )
+    record(archive, fr, T0, key=("Detected", "CGU"), kind=FIRST_RECORD)
+    record(archive, fr, T0, key=("Declared", "CGU"), kind=FIRST_RECORD)
+    archive.state.set_meta("lang:Declared/CGU", "fr")
+    sync(archive)
+    facets = search(archive, "*").facets["lang"]
+    assert facets == {"fr": 2}
+    # French stemming: "donnée" and "données" are one word
+    assert {s for s, _ in hits(archive, "donnée")} == {"Detected", "Declared"}
+
+
+def test_searchers_keep_working_while_a_writer_commits(archive):
+    text = "\n\n".join(paragraphs(30))
+    record(archive, text, T0, kind=FIRST_RECORD)
+    sync(archive)
+    errors: list[BaseException] = []
+    seen: list[list[int]] = [[], []]
+    stop = threading.Event()
+
+    def reader(mine: list[int]) -> None:
+        try:
+            while not stop.is_set():
+                mine.append(search(archive, "clause5", history=True).hits[0].matched_versions)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader, args=(mine,)) for mine in seen]
+    for t in threads:
+        t.start()
+    try:
+        for day in range(1, 6):
+            record(archive, text.replace("clause9 ", f"clause9 v{day} "), T0 + timedelta(days=day))
+            sync(archive)
+        deadline = time.monotonic() + 20
+        while (
+            time.monotonic() < deadline
+            and not all(mine and mine[-1] == 6 for mine in seen)
+            and not errors
+        ):
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors
+    for mine in seen:
+        assert mine and mine[-1] == 6  # each thread's searcher saw the last commit
+        assert mine == sorted(mine)  # never an older state after a newer one
+
+
+def test_a_second_index_object_sees_commits(archive):
+    record(archive, seed_text("workoptima-privacy-policy.txt"), T0, kind=FIRST_RECORD)
+    sync(archive)
+    other = open_index(archive.config.index_dir)
+    try:
+        assert other.indexed_head() == archive.versions.head()
+        record(
+            archive,
+            "A new text about zebras and retention.\n\nSecond paragraph.",
+            T0 + timedelta(days=1),
+        )
+        sync(archive)
+        assert other.indexed_head() == archive.versions.head()
+        assert other.stats().versions == 2
+    finally:
+        other.close()
+
+
+def test_writer_lock_gives_a_clear_error(archive):
+    from whoosh import index as whoosh_index
+
+    from store.errors import StoreError
+    from store.index import engine
+
+    record(archive, "Some text here.\n\nMore text.", T0, kind=FIRST_RECORD)
+    ix = whoosh_index.open_dir(archive.config.index_dir)
+    held = ix.writer()
+    old = engine.WRITE_TIMEOUT
+    engine.WRITE_TIMEOUT = 0.2
+    try:
+        with pytest.raises(StoreError, match="being written by another process"):
+            sync(archive)
+    finally:
+        engine.WRITE_TIMEOUT = old
+        held.cancel()
+        ix.close()
+    assert sync(archive) == 1
+
+
+def test_searchers_of_finished_threads_are_closed(archive):
+    record(archive, "Some words about cookies.\n\nAnd more words.", T0, kind=FIRST_RECORD)
+    sync(archive)
+    opened = []
+
+    def one_request() -> None:
+        search(archive, "cookies")
+        opened.append(archive.index._local.searcher)
+
+    for _ in range(5):
+        t = threading.Thread(target=one_request)
+        t.start()
+        t.join()
+    search(archive, "cookies")  # the main thread registers its searcher: the dead ones go
+    assert len(opened) == 5 and all(s.is_closed for s in opened[:-1])
+    assert opened[-1].is_closed
