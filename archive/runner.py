@@ -42,9 +42,8 @@ def run_archive(
         worker.start()
         scheduler.start()
         if web:
-            from webui.server import make_server
-
             from webui import create_app
+            from webui.server import make_server
 
             server = make_server(
                 create_app(config, archive=archive),
