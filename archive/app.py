@@ -8,6 +8,8 @@ open without the lock.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 from collections.abc import Callable
 from functools import cached_property
@@ -17,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from archive.config import Config
 from archive.errors import StoreError
 from archive.events import Dispatcher
+from store.gitrepo import GitRepo
 from store.lock import WriterLock
-from store.paths import check_collisions
+from store.paths import check_collisions, policy_path
 from store.snapshots import SnapshotStore
 from store.state import State
 from store.versions import VersionStore
@@ -29,6 +32,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+
+
+def _aliases(config: Config) -> dict[str, tuple[str, str]]:
+    """File path → the (service, type) the config names, for versions whose commits predate
+    identity trailers."""
+    out = {}
+    for policy in config.policies:
+        try:
+            out[policy_path(*policy.key)] = policy.key
+        except StoreError:
+            continue
+    return out
 
 
 class Archive:
@@ -51,13 +66,15 @@ class Archive:
         if self._lock is not None:
             self._lock.acquire()
         try:
-            self.versions = VersionStore(config.archive_dir, create=create)
-            self.snapshots = SnapshotStore(config.snapshots_dir, create=create)
-            self.state = State(config.state_path)
-            if writer:
-                for repo in (self.versions.git, self.snapshots.git):
-                    for cleaned in repo.recover():
+            if writer:  # before anything opens a repository for writing (config.lock & co.)
+                for folder in (config.archive_dir, config.snapshots_dir):
+                    for cleaned in GitRepo.recover_path(folder):
                         log.warning("recovered from an interrupted write: %s", cleaned)
+            self.versions = VersionStore(
+                config.archive_dir, create=create or writer, aliases=_aliases(config)
+            )
+            self.snapshots = SnapshotStore(config.snapshots_dir, create=create or writer)
+            self.state = State(config.state_path)
         except BaseException:
             self.close()
             raise
@@ -67,6 +84,7 @@ class Archive:
         archive = cls(config, writer=writer, create=create)
         if writer:
             try:
+                archive.reconcile_state()
                 archive._attach_listeners()
                 archive.catch_up()
             except BaseException:
@@ -79,6 +97,45 @@ class Archive:
         from archive.notify import attach as attach_notify
 
         attach_notify(self)
+
+    # ------------------------------------------------------------------ state vs git
+
+    def reconcile_state(self) -> int:
+        """Make state's cached text ids agree with git's HEAD; returns the rows corrected.
+
+        Git decides what the current text is. A row whose ``text_hash`` is not the blob id in
+        HEAD (a kill between a commit and the state update, a restored backup, a hand edit)
+        is corrected and logged, and its body hash dropped so the next check extracts again.
+        """
+        corrected = 0
+        for key, st in self.state.all().items():
+            try:
+                blob = self.versions.current_blob(*key)
+            except StoreError:  # a name that has no file name: nothing of it is in git
+                blob = None
+            if st.text_hash == blob:
+                continue
+            if blob is not None and st.text_hash and len(st.text_hash) == 64:
+                # state from before text ids were git blob ids: upgrade without a warning
+                text = self.versions.current_text(*key) or ""
+                same = hashlib.sha256(text.encode("utf-8")).hexdigest() == st.text_hash
+                self.state.put(
+                    dataclasses.replace(
+                        st, text_hash=blob, body_hash=st.body_hash if same else None
+                    )
+                )
+                continue
+            log.warning(
+                "state of %s %s was out of step with git (state says %s, git's HEAD holds %s); "
+                "corrected from git",
+                key[0],
+                key[1],
+                st.text_hash or "no text",
+                blob or "no text",
+            )
+            self.state.put(dataclasses.replace(st, text_hash=blob, body_hash=None, validators=()))
+            corrected += 1
+        return corrected
 
     # ------------------------------------------------------------------ derived stores
 

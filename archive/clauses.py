@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from store.index import Phrase, PolicyMatches, QueryTooBroadError, Term, VersionRef
+from store.index import TIME_BUDGET, Phrase, PolicyMatches, QueryTooBroadError, Term, VersionRef
 
 if TYPE_CHECKING:
     from archive.app import Archive
@@ -73,7 +73,11 @@ class ClauseTimeline:
 
 def when(archive: Archive, phrase: str) -> list[ClauseTimeline]:
     """For each policy whose history ever contained ``phrase``: when it appeared, whether it is
-    still there, and every version where it came or went. Oldest first appearance first."""
+    still there, and every version where it came or went. Oldest first appearance first.
+
+    The same time budget as a search: a phrase whose look-up takes more than TIME_BUDGET
+    seconds of its own CPU time is refused with QueryError; IndexBusyError (a StoreError)
+    when the server is too loaded to finish it in time."""
     from archive.search import QueryError  # defined there, next to the API that raises it
 
     text = (phrase or "").strip()
@@ -87,7 +91,7 @@ def when(archive: Archive, phrase: str) -> list[ClauseTimeline]:
         raise QueryError('give a phrase to follow, e.g. "sell your personal information"')
     node = Term(words[0]) if len(words) == 1 else Phrase(tuple(words))
     try:
-        matches = archive.index.match_versions(node)
+        matches = archive.index.match_versions(node, time_budget=TIME_BUDGET)
     except QueryTooBroadError as exc:
         raise QueryError(str(exc)) from None
     timelines = [ClauseTimeline.from_matches(m) for m in matches if any(m.matched)]

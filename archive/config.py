@@ -12,6 +12,7 @@ import os
 import re
 import tomllib
 import typing
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -42,6 +43,11 @@ class FetchSettings:
         "PolicyArchive/0.1 (+https://github.com/policy-archive/policy-archive)",
     )
     timeout: float = _help("Seconds to wait for a connection or for the next bytes.", 30.0)
+    max_fetch_seconds: float = _help(
+        "Total time one fetch may take: DNS, connect, headers, every redirect and the whole "
+        "body (or, for js pages, navigation and settling). A slower server is a failure.",
+        120.0,
+    )
     max_body_bytes: int = _help(
         "Largest body accepted (after decompression), in bytes.", 20_000_000
     )
@@ -78,6 +84,13 @@ class ScheduleSettings:
     )
     gc_interval: timedelta = _help(
         "Time between two `git gc` runs of the repositories.", timedelta(days=1)
+    )
+    index_batch_size: int = _help(
+        "`run`: changes collected before the search index is updated in one commit.", 200
+    )
+    index_batch_seconds: timedelta = _help(
+        "`run`: longest time a recorded change waits before it reaches the search index.",
+        timedelta(seconds=30),
     )
 
 
@@ -122,6 +135,9 @@ class AlertSettings:
     query: str = _help("A saved search: alert when a policy starts or stops matching it.", "")
     secret: str = _help("Webhook signing secret (whsec_... or any string).", "")
     digest: bool = _help("Email: one digest a day instead of one email per change.", False)
+    first_records: bool = _help(
+        "Also alert when a policy is recorded for the first time (off: only changes).", False
+    )
 
 
 @dataclass(frozen=True)
@@ -176,6 +192,7 @@ class PolicyConfig:
     language: str | None = None
     interval: timedelta | None = None
     origin: str = "config.toml"
+    ignore: tuple[str, ...] = ()  # regular expressions: spans not compared (still stored)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -381,7 +398,28 @@ POLICY_KEYS = {
     "js",
     "interval",
     "filter",
+    "ignore",
 }
+
+
+def parse_ignore(value: Any, where: str) -> tuple[str, ...]:
+    """``ignore = ["regex", ...]``: spans of text that do not count when comparing versions."""
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) and v for v in items):
+        raise ConfigError(f"{where}: ignore must be a list of regular expressions (strings)")
+    for pattern in items:
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{where}: ignore pattern {pattern!r} is not valid: {exc}") from None
+        if compiled.match(""):
+            raise ConfigError(
+                f"{where}: ignore pattern {pattern!r} matches the empty string; "
+                "use + instead of * so it matches something"
+            )
+    return tuple(items)
 
 
 def parse_policy_table(table: Any, origin: str, index: int) -> PolicyConfig:
@@ -436,13 +474,31 @@ def parse_policy_table(table: Any, origin: str, index: int) -> PolicyConfig:
         Source(url=u, select=select, remove=remove, js=js, filters=tuple(filters)) for u in urls
     )
     return PolicyConfig(
-        service=service.strip(),
-        type=type_.strip(),
+        service=policy_name(service, where, "service"),
+        type=policy_name(type_, where, "type"),
         sources=sources,
         language=language,
         interval=interval,
         origin=origin,
+        ignore=parse_ignore(table.get("ignore"), where),
     )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def policy_name(value: str, where: str, key: str) -> str:
+    """A service or document type name as the key everywhere (state, index, alerts, URLs):
+    trimmed and in Unicode NFC, so ``Ünïcode`` typed either way is one policy. Names with
+    invisible characters are refused, with the name to use instead."""
+    name = unicodedata.normalize("NFC", value).strip()
+    if _CONTROL.search(name):
+        cleaned = " ".join(_CONTROL.sub(" ", name).split())
+        raise ConfigError(
+            f"{where}: {key} {value!r} contains control or invisible characters, which "
+            f"cannot be told apart in a list or a file name; use {cleaned!r}"
+        )
+    return name
 
 
 def _check_duplicates(policies: list[PolicyConfig]) -> None:

@@ -1,23 +1,44 @@
 """Open Terms Archive declarations: ``<Service>.json`` files with ``name`` and ``terms``.
 
 A declaration's service id is its file name (as in Open Terms Archive's versions repositories);
-``name`` is only a display name. ``*.history.json`` and ``*.filters.js`` files are skipped:
-the first hold past declarations, the second custom JavaScript that we cannot run (terms that
-name such filters are still tracked, and their filter names are kept on the source).
+``name`` is only a display name. ``*.filters.js`` files hold custom JavaScript that we cannot
+run (terms that name such filters are still tracked, and their filter names are kept on the
+source).
+
+``<Service>.history.json`` beside ``<Service>.json`` keeps the past declarations: for each terms
+type a list of entries, each with the keys of a terms entry plus ``validUntil`` (an ISO 8601
+date). As in Open Terms Archive (services/index.js), the declaration valid at a date is the
+entry with the earliest ``validUntil`` on or after that date, else the current one. Tracking
+always uses the current declaration; re-extraction and ``extract --declaration --date`` use the
+one valid at the snapshot's date (:func:`declaration_at`, :func:`policy_at`). History files are
+read only when asked for, so a broken history never stops tracking.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from archive.config import PolicyConfig, Source, check_url, parse_selectors
+from archive.dates import DateError, parse_when
 from archive.errors import ConfigError
 
-TERMS_KEYS = {"fetch", "select", "remove", "executeClientScripts", "filter", "combine"}
+TERMS_KEYS = {
+    "fetch",
+    "select",
+    "remove",
+    "executeClientScripts",
+    "filter",
+    "combine",
+    "validUntil",
+}
 COMBINE_KEYS = {"fetch", "select", "remove", "executeClientScripts", "filter"}
+HISTORY_SUFFIX = ".history.json"
 
 
 def _sources(terms: Mapping[str, Any], where: str) -> tuple[Source, ...]:
@@ -27,6 +48,8 @@ def _sources(terms: Mapping[str, Any], where: str) -> tuple[Source, ...]:
             f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
             f"known keys are {', '.join(sorted(TERMS_KEYS))}"
         )
+    if "validUntil" in terms:
+        valid_until(terms, where)
     select = parse_selectors(terms.get("select"), where)
     remove = parse_selectors(terms.get("remove"), where)
     js = bool(terms.get("executeClientScripts", False))
@@ -64,6 +87,24 @@ def _sources(terms: Mapping[str, Any], where: str) -> tuple[Source, ...]:
     return tuple(sources)
 
 
+def valid_until(terms: Mapping[str, Any], where: str) -> datetime:
+    """The ``validUntil`` of a history entry, as an aware datetime.
+
+    A bare date (``2023-06-01``) means the start of that day in UTC, as JavaScript's
+    ``new Date("2023-06-01")`` reads it in Open Terms Archive.
+    """
+    value = terms.get("validUntil")
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"{where}: a history entry needs 'validUntil', an ISO 8601 date such as "
+            '"2023-06-01T00:00:00Z" (the last moment this declaration was valid)'
+        )
+    try:
+        return parse_when(value, end_of_day=False)
+    except DateError as exc:
+        raise ConfigError(f"{where}: validUntil {exc}") from None
+
+
 def policies_from_declaration(data: Any, service: str, origin: str) -> Iterator[PolicyConfig]:
     """The policies of one parsed declaration file."""
     if not isinstance(data, Mapping) or not isinstance(data.get("terms"), Mapping):
@@ -81,25 +122,138 @@ def policies_from_declaration(data: Any, service: str, origin: str) -> Iterator[
 
 
 def terms_sources(terms: Mapping[str, Any], where: str = "declaration") -> tuple[Source, ...]:
-    """The sources of one terms entry (used by ``policy-archive extract --declaration``)."""
+    """The sources of one terms entry, current or from a history (``validUntil`` is allowed)."""
     return _sources(terms, where)
 
 
-def load_declaration_file(path: Path) -> list[PolicyConfig]:
+def _read_json(path: Path) -> Any:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read declaration: {exc}") from None
-    return list(policies_from_declaration(data, path.stem, str(path)))
+
+
+def load_declaration_file(path: Path) -> list[PolicyConfig]:
+    return list(policies_from_declaration(_read_json(path), path.stem, str(path)))
 
 
 def load_declarations_dir(folder: Path) -> list[PolicyConfig]:
-    """Every ``<Service>.json`` below ``folder`` (recursively), sorted by path."""
+    """Every ``<Service>.json`` below ``folder`` (recursively), sorted by path.
+
+    These are the current declarations, the ones tracking uses; history files are skipped.
+    """
     if not folder.is_dir():
         raise ConfigError(f"declarations = {str(folder)!r}: no such folder; fix the path")
     policies: list[PolicyConfig] = []
     for path in sorted(folder.rglob("*.json")):
-        if path.name.endswith(".history.json"):
+        if path.name.endswith(HISTORY_SUFFIX):
             continue
         policies.extend(load_declaration_file(path))
     return policies
+
+
+# ------------------------------------------------------------------ history
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One past declaration of a terms type: valid up to and including ``valid_until``."""
+
+    valid_until: datetime
+    sources: tuple[Source, ...]
+
+
+def history_path(path: Path) -> Path:
+    """``<Service>.history.json`` beside ``<Service>.json``."""
+    return path.with_name(path.name.removesuffix(".json") + HISTORY_SUFFIX)
+
+
+def _current_path(path: Path) -> Path:
+    """``<Service>.json`` for either ``<Service>.json`` or ``<Service>.history.json``."""
+    if path.name.endswith(HISTORY_SUFFIX):
+        return path.with_name(path.name.removesuffix(HISTORY_SUFFIX) + ".json")
+    return path
+
+
+def load_history(path: Path) -> dict[str, list[HistoryEntry]]:
+    """The entries of a ``<Service>.history.json`` per terms type, oldest ``validUntil`` first.
+
+    A missing file is an empty history; a malformed one is a ConfigError naming the entry.
+    """
+    if not path.is_file():
+        return {}
+    data = _read_json(path)
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"{path}: not an Open Terms Archive history file "
+            '(expected an object: {"<terms type>": [entries with validUntil]})'
+        )
+    history: dict[str, list[HistoryEntry]] = {}
+    for type_, entries in data.items():
+        where = f"{path}: terms {type_!r}"
+        if not isinstance(entries, list):
+            raise ConfigError(f"{where}: expected a list of past declarations ([...], not {{...}})")
+        parsed = []
+        for i, terms in enumerate(entries):
+            ewhere = f"{where} entry {i + 1}"
+            if not isinstance(terms, Mapping):
+                raise ConfigError(f"{ewhere}: expected an object")
+            parsed.append(HistoryEntry(valid_until(terms, ewhere), _sources(terms, ewhere)))
+        history[type_] = sorted(parsed, key=lambda entry: entry.valid_until)
+    return history
+
+
+def entry_at(entries: list[HistoryEntry], when: datetime) -> HistoryEntry | None:
+    """The entry valid at ``when`` (the first whose validUntil is at or after it), if any.
+
+    A naive ``when`` is taken as UTC.
+    """
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return next((entry for entry in entries if when <= entry.valid_until), None)
+
+
+def declaration_at(path: Path, type_: str, when: datetime) -> PolicyConfig:
+    """The declaration of ``type_`` valid at ``when``, from ``path`` and its history file.
+
+    ``path`` is a ``<Service>.json`` (or its ``.history.json``); ``when`` an aware datetime,
+    for instance a snapshot's date. A date after every ``validUntil`` gets the current
+    declaration. Raises ConfigError when neither file declares ``type_`` at that date.
+    """
+    current_path = _current_path(path)
+    service = current_path.stem
+    current: PolicyConfig | None = None
+    types: list[str] = []
+    if current_path.is_file():
+        for policy in load_declaration_file(current_path):
+            types.append(policy.type)
+            if policy.type == type_:
+                current = policy
+    history = load_history(history_path(current_path))
+    entry = entry_at(history.get(type_, []), when)
+    if entry is not None:
+        return PolicyConfig(
+            service=service, type=type_, sources=entry.sources, origin=str(current_path)
+        )
+    if current is not None:
+        return current
+    types.extend(t for t in history if t not in types)
+    known = f"; it declares {', '.join(types)}" if types else ""
+    raise ConfigError(
+        f"{current_path}: no declaration of {type_!r} valid at {when.isoformat()}{known}"
+    )
+
+
+def policy_at(policy: PolicyConfig, when: datetime) -> PolicyConfig:
+    """``policy`` with the sources its declaration had at ``when``.
+
+    Only policies loaded from a declaration file (``origin`` is its path) can have a history;
+    others, and those without a ``.history.json`` entry valid at ``when``, come back unchanged.
+    """
+    if not policy.origin.endswith(".json"):
+        return policy
+    entries = load_history(history_path(Path(policy.origin))).get(policy.type, [])
+    entry = entry_at(entries, when)
+    if entry is None:
+        return policy
+    return dataclasses.replace(policy, sources=entry.sources)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -23,7 +24,7 @@ from archive.events import PolicyFailing, PolicyRecovered, VersionRecorded
 from archive.extract import EXTRACTOR_VERSION, extract_document, normalise
 from archive.fetch import Fetched, Fetcher
 from archive.fetch.browser import find_browser
-from store.gitrepo import now_utc
+from store.gitrepo import blob_sha, now_utc
 from store.snapshots import Page
 from store.state import PolicyState, Validators
 from store.versions import CHANGE, FIRST_RECORD, NewVersion, Version
@@ -55,7 +56,15 @@ class TrackResult:
 
 
 def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """The id state keeps for a text: its git blob id, so state compares with git directly."""
+    return blob_sha(text.encode("utf-8"))
+
+
+def masked(text: str, patterns: Sequence[str]) -> str:
+    """``text`` without the spans a policy's ``ignore`` patterns match (for comparing only)."""
+    for pattern in patterns:
+        text = re.sub(pattern, "", text, flags=re.MULTILINE)
+    return text
 
 
 def body_hash(pages: Sequence[Page]) -> str:
@@ -91,10 +100,46 @@ class Pipeline:
         self.clock = clock
         self._record_lock = threading.Lock()  # one commit + index update at a time
         self._batches = 0  # while a check() batch runs, the index is updated once at its end
+        self._deferred = False  # run: the scheduler batches index updates itself
+        self._pending = 0
 
     # ------------------------------------------------------------------ public
 
+    def defer_index_updates(self) -> None:
+        """From now on ``track`` never updates the search index itself: the caller (``run``'s
+        scheduler) calls ``archive.sync_index()`` in batches, watching
+        :attr:`pending_index_updates`."""
+        with self._record_lock:
+            self._deferred = True
+
+    @property
+    def pending_index_updates(self) -> int:
+        """Changes recorded since the search index was last brought up to date."""
+        return self._pending
+
+    def sync_index(self) -> int:
+        """Bring the search index up to git now; resets :attr:`pending_index_updates`."""
+        with self._record_lock:
+            self._pending = 0
+        return self.archive.sync_index()
+
     def track(self, policy: PolicyConfig) -> TrackResult:
+        """Check one policy. Whatever goes wrong inside is that policy's failure, never the
+        end of the batch or of the scheduler: an unexpected error is logged with its
+        traceback and recorded as ``internal error: …``."""
+        try:
+            return self._track(policy)
+        except Exception as exc:  # a bug in one policy's fetch/extract/record: logged in full
+            log.exception("%s: internal error while checking", policy.label)
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            try:
+                state = self.archive.state.get(policy.service, policy.type)
+                return self._failed(policy, state, self.clock(), reason, transient=False)
+            except Exception:  # state itself is failing (disk full…): report, keep going
+                log.exception("%s: could not record the failure in state", policy.label)
+                return TrackResult(policy.service, policy.type, FAILED, reason, transient=False)
+
+    def _track(self, policy: PolicyConfig) -> TrackResult:
         state = self.archive.state.get(policy.service, policy.type)
         now = self.clock()
         settings = self.archive.config.fetch
@@ -121,14 +166,15 @@ class Pipeline:
             last_error_transient=None,
             validators=validators,
         )
-        if all(f.not_modified for f in fetched) and state.text_hash:
+        in_step = self._state_in_step(policy, state)
+        if all(f.not_modified for f in fetched) and in_step:
             return self._unchanged(policy, state, ok_state)
         try:
             pages = self._pages(policy, fetched)
         except FetchError as exc:
             return self._failed(policy, state, now, exc.reason, exc.transient)
         raw_hash = body_hash(pages)
-        if raw_hash == state.body_hash and state.text_hash:
+        if raw_hash == state.body_hash and in_step:
             return self._unchanged(policy, state, ok_state)
         try:
             text = self._extract(policy, pages)
@@ -163,8 +209,8 @@ class Pipeline:
         finally:
             with self._record_lock:
                 self._batches -= 1
-            if any(r.recorded for r in results):
-                self.archive.sync_index()
+            if any(r.recorded for r in results) and not self._deferred:
+                self.sync_index()
         return results
 
     # ------------------------------------------------------------------ steps
@@ -215,6 +261,13 @@ class Pipeline:
             )
         return text
 
+    def _state_in_step(self, policy: PolicyConfig, state: PolicyState) -> bool:
+        """Whether state's text id is the text git holds (the shortcuts that skip extraction
+        are taken only then: state is a cache, git decides)."""
+        if not state.text_hash:
+            return False
+        return state.text_hash == self.archive.versions.current_blob(policy.service, policy.type)
+
     def _compare_and_record(
         self,
         policy: PolicyConfig,
@@ -225,74 +278,85 @@ class Pipeline:
         text: str,
         now: datetime,
     ) -> TrackResult:
-        new_hash = text_hash(text)
+        """Git decides: the new text's blob id against the blob in HEAD's tree."""
+        new_id = text_hash(text)
         versions = self.archive.versions
+        head_id = versions.current_blob(policy.service, policy.type)
+        if head_id is not None:
+            if new_id == head_id:
+                return self._unchanged(
+                    policy,
+                    state,
+                    dataclasses.replace(ok_state, body_hash=raw_hash, text_hash=new_id),
+                )
+            current_text = versions.current_text(policy.service, policy.type) or ""
+            if policy.ignore and masked(text, policy.ignore) == masked(current_text, policy.ignore):
+                return self._unchanged(  # only ignored spans differ: keep the stored text
+                    policy,
+                    state,
+                    dataclasses.replace(ok_state, body_hash=raw_hash, text_hash=head_id),
+                )
+            ratio = self.archive.config.fetch.suspect_ratio
+            if len(text) < ratio * len(current_text) and state.suspect_hash != new_id:
+                reason = (
+                    f"the new text is {len(text) * 100 // max(1, len(current_text))}% "
+                    "of the last version's length; held back until the next check "
+                    "confirms it"
+                )
+                self.archive.state.put(
+                    dataclasses.replace(
+                        ok_state,
+                        body_hash=None,
+                        text_hash=head_id,
+                        suspect_hash=new_id,
+                        suspect_since=now,
+                    )
+                )
+                return TrackResult(policy.service, policy.type, SUSPECT, reason)
+        previous = versions.current(policy.service, policy.type) if head_id else None
+        # The snapshot repository has its own lock: its commit does not wait for other
+        # policies' version commits, and a kill between the two is repaired by the next
+        # check (git still holds the old text, so the change is found and recorded again).
+        snapshot = self.archive.snapshots.record(policy.service, policy.type, pages, now)
+        version = versions.record(
+            NewVersion(
+                service=policy.service,
+                type=policy.type,
+                text=text,
+                date=now,
+                kind=FIRST_RECORD if head_id is None else CHANGE,
+                urls=tuple(p.url for p in pages),
+                snapshot=snapshot,
+                content_type=pages[0].content_type
+                if len(pages) == 1
+                else ", ".join(p.content_type for p in pages),
+                extractor_version=EXTRACTOR_VERSION,
+                fetched_at=now,
+            )
+        )
+        if version is None:  # HEAD already holds this text (git decides)
+            return self._unchanged(
+                policy, state, dataclasses.replace(ok_state, body_hash=raw_hash, text_hash=new_id)
+            )
+        self.archive.state.put(
+            dataclasses.replace(
+                ok_state,
+                body_hash=raw_hash,
+                text_hash=new_id,
+                last_change=now,
+                suspect_hash=None,
+                suspect_since=None,
+            )
+        )
         with self._record_lock:
-            current = versions.current(policy.service, policy.type)
-            current_text = None
-            if current is not None:
-                if state.text_hash is None:
-                    current_text = versions.text(policy.service, policy.type, current.id)
-                    state = dataclasses.replace(state, text_hash=text_hash(current_text))
-                if new_hash == state.text_hash:
-                    return self._unchanged(
-                        policy,
-                        state,
-                        dataclasses.replace(ok_state, body_hash=raw_hash, text_hash=new_hash),
-                    )
-                current_text = current_text or versions.text(
-                    policy.service, policy.type, current.id
-                )
-                ratio = self.archive.config.fetch.suspect_ratio
-                if len(text) < ratio * len(current_text) and state.suspect_hash != new_hash:
-                    reason = (
-                        f"the new text is {len(text) * 100 // max(1, len(current_text))}% "
-                        "of the last version's length; held back until the next check "
-                        "confirms it"
-                    )
-                    self.archive.state.put(
-                        dataclasses.replace(
-                            ok_state,
-                            body_hash=None,
-                            text_hash=state.text_hash,
-                            suspect_hash=new_hash,
-                            suspect_since=now,
-                        )
-                    )
-                    return TrackResult(policy.service, policy.type, SUSPECT, reason)
-            snapshot = self.archive.snapshots.record(policy.service, policy.type, pages, now)
-            version = versions.record(
-                NewVersion(
-                    service=policy.service,
-                    type=policy.type,
-                    text=text,
-                    date=now,
-                    kind=FIRST_RECORD if current is None else CHANGE,
-                    urls=tuple(p.url for p in pages),
-                    snapshot=snapshot,
-                    content_type=pages[0].content_type
-                    if len(pages) == 1
-                    else ", ".join(p.content_type for p in pages),
-                    extractor_version=EXTRACTOR_VERSION,
-                    fetched_at=now,
-                )
-            )
-            self.archive.state.put(
-                dataclasses.replace(
-                    ok_state,
-                    body_hash=raw_hash,
-                    text_hash=new_hash,
-                    last_change=now,
-                    suspect_hash=None,
-                    suspect_since=None,
-                )
-            )
-            if not self._batches:
-                self.archive.sync_index()
+            self._pending += 1
+            sync_now = not self._batches and not self._deferred
+        if sync_now:
+            self.sync_index()
         self._recovered(policy, state)
-        self.archive.events.emit(VersionRecorded(version=version, previous=current, policy=policy))
+        self.archive.events.emit(VersionRecorded(version=version, previous=previous, policy=policy))
         return TrackResult(
-            policy.service, policy.type, FIRST if current is None else CHANGED, version=version
+            policy.service, policy.type, FIRST if head_id is None else CHANGED, version=version
         )
 
     # ------------------------------------------------------------------ outcomes

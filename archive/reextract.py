@@ -1,4 +1,9 @@
-"""Re-extraction: rebuild each policy's text from its latest stored snapshot with today's rules.
+"""Re-extraction: rebuild each policy's text from its latest stored snapshot with today's extractor.
+
+The rules are those of the declaration valid at the snapshot's date: for a policy declared in a
+``<Service>.json`` with a ``<Service>.history.json`` beside it, the history entry whose
+``validUntil`` is the first at or after the snapshot's date, else the current declaration
+(:func:`archive.declarations.policy_at`).
 
 A difference is recorded as a ``Re-extract`` commit dated now. Such commits change what the
 archive shows and searches, but they are not changes at the source: they never alert anyone.
@@ -12,7 +17,8 @@ from dataclasses import dataclass
 
 from archive.app import Archive
 from archive.config import PolicyConfig
-from archive.errors import ExtractError
+from archive.declarations import policy_at
+from archive.errors import ConfigError, ExtractError
 from archive.extract import EXTRACTOR_VERSION, extract_document
 from archive.pipeline import finish_text, text_hash
 from store.gitrepo import now_utc
@@ -33,14 +39,18 @@ def reextract_policy(archive: Archive, policy: PolicyConfig) -> ReextractResult:
     current = archive.versions.current(policy.service, policy.type)
     if snapshot is None or current is None:
         return ReextractResult(policy.service, policy.type, "no snapshot")
+    try:
+        policy = policy_at(policy, snapshot.date)
+    except ConfigError as exc:
+        return ReextractResult(policy.service, policy.type, "failed", str(exc))
     if len(snapshot.pages) != len(policy.sources):
         return ReextractResult(
             policy.service,
             policy.type,
             "failed",
-            f"the latest snapshot has {len(snapshot.pages)} page(s) but the "
-            f"declaration now has {len(policy.sources)} source(s); "
-            "run a check to fetch them",
+            f"the latest snapshot ({snapshot.date.isoformat()}) has {len(snapshot.pages)} "
+            f"page(s) but the declaration valid at that date has {len(policy.sources)} "
+            "source(s); run a check to fetch them",
         )
     pieces = [
         (source, page.body, page.content_type, page.url)

@@ -8,6 +8,7 @@ filter. A bad query raises :class:`QueryError` with a message that says how to f
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from datetime import date
@@ -33,7 +34,15 @@ from store.index import (
 if TYPE_CHECKING:
     from archive.app import Archive
 
-__all__ = ["ClauseTimeline", "QueryError", "language_resolver", "parse_query", "search", "when"]
+__all__ = [
+    "ClauseTimeline",
+    "QueryError",
+    "index_warning",
+    "language_resolver",
+    "parse_query",
+    "search",
+    "when",
+]
 
 MAX_QUERY_CHARS = 1000
 MAX_TERMS = 64
@@ -252,6 +261,28 @@ def language_resolver(archive: Archive) -> Callable[[str, str], str | None]:
     return language_of
 
 
+def index_warning(archive: Archive) -> str | None:
+    """Why search results may be incomplete (the index is missing or behind git), with what to
+    do about it; None when the index has caught up. Raises IndexDamagedError (a StoreError)
+    when the index cannot be read."""
+    head = archive.versions.head()
+    if not archive.index.exists():
+        if head is None:
+            return None
+        return (
+            "warning: there is no search index yet, so nothing is found; it is built the next "
+            "time a writer opens the archive (e.g. `policy-archive check`), or run "
+            "`policy-archive reindex`"
+        )
+    if archive.index.indexed_head() != head:
+        return (
+            "warning: the search index is behind the archive; it catches up the next time "
+            "a writer opens the archive (e.g. `policy-archive check`), or run "
+            "`policy-archive reindex`"
+        )
+    return None
+
+
 def search(
     archive: Archive,
     q: str,
@@ -267,7 +298,8 @@ def search(
 ) -> SearchResults:
     """Search the archive. By default each policy's current version is searched; ``history``
     searches every version (a hit then says when the match first and last held); dates select
-    the versions in force at some time in the range."""
+    the versions in force at some time in the range. ``stale`` in the results says the index
+    that answered is missing or behind git's HEAD (see :func:`index_warning`)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise QueryError(f"limit must be between 1 and {MAX_LIMIT}")
     if not 1 <= page <= MAX_PAGE:
@@ -287,6 +319,7 @@ def search(
         page=page,
     )
     try:
-        return archive.index.search(query)
+        results = archive.index.search(query)
     except QueryTooBroadError as exc:
         raise QueryError(str(exc)) from None
+    return dataclasses.replace(results, stale=results.indexed_head != archive.versions.head())

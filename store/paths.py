@@ -64,3 +64,33 @@ def split_policy_path(path: str, suffix: str = ".md") -> tuple[str, str] | None:
     if len(parts) != 2 or not parts[1].endswith(suffix):
         return None
     return parts[0], parts[1][: -len(suffix)]
+
+
+# --------------------------------------------------------------------------- URL path segments
+
+_URL_ESCAPE = re.compile(r"~(.)", re.DOTALL)
+_URL_CODES = {"~": "~", "s": "/"}
+
+
+def url_segment(name: str) -> str:
+    """A service or type name as one URL path segment, before percent-encoding.
+
+    "/" cannot travel inside a path segment (servers decode ``%2F`` before routing), so it is
+    written ``~s``, and a literal "~" ``~~``: ``A/B Corp`` → ``A~sB Corp``. Every page, feed,
+    alert and API link spells names this way; :func:`from_url_segment` reverses it.
+    """
+    return name.replace("~", "~~").replace("/", "~s")
+
+
+def from_url_segment(segment: str) -> str:
+    """Inverse of :func:`url_segment`; ValueError for a segment no name gives."""
+
+    def replace(match: re.Match[str]) -> str:
+        code = _URL_CODES.get(match.group(1))
+        if code is None:
+            raise ValueError(f"~{match.group(1)} is not an escape in a policy name")
+        return code
+
+    if re.search(r"(?<!~)(~~)*~$", segment):
+        raise ValueError("a policy name cannot end in a lone ~")
+    return _URL_ESCAPE.sub(replace, segment)

@@ -67,51 +67,43 @@ class SnapshotStore:
             return [base + extension_for(pages[0].content_type)]
         return [f"{base} #{i}{extension_for(p.content_type)}" for i, p in enumerate(pages, 1)]
 
-    def _policy_files(self, service: str, type_: str) -> list[Path]:
-        folder = self.path / safe_component(service)
+    def _policy_files(self, service: str, type_: str) -> dict[str, str]:
+        """``{path: blob id}`` of the policy's page files in HEAD (from the writer's tree)."""
+        folder = safe_component(service)
         stem = safe_component(type_)
-        if not folder.is_dir():
-            return []
-        return [
-            p
-            for p in folder.iterdir()
-            if p.is_file() and (p.stem == stem or p.stem.startswith(stem + " #"))
-        ]
+        return {
+            f"{folder}/{name}": blob
+            for name, blob in self.git.files_at_head(folder).items()
+            if name.rsplit(".", 1)[0] == stem or name.startswith(stem + " #")
+        }
 
     def record(self, service: str, type_: str, pages: Sequence[Page], when: datetime) -> str:
-        """Commit the pages if any byte changed; return the snapshot id holding these bytes."""
+        """Commit the pages if their bytes changed; return the snapshot id holding these bytes."""
         paths = self.page_paths(service, type_, pages)
-        latest = self.latest_id(service, type_)
-        existing = {p.relative_to(self.path).as_posix() for p in self._policy_files(service, type_)}
-        if (
-            latest
-            and existing == set(paths)
-            and all(
-                (self.path / rel).read_bytes() == page.body
-                for rel, page in zip(paths, pages, strict=True)
-            )
-        ):
-            return latest
-        for stale in existing - set(paths):
-            (self.path / stale).unlink()
-            self.git.repo.index.remove([stale])
+        existing = self._policy_files(service, type_)
+        wanted = {rel: blob_sha(page.body) for rel, page in zip(paths, pages, strict=True)}
+        if existing == wanted:
+            latest = self.latest_id(service, type_)
+            if latest:
+                return latest
         trailers = [("Source-URL", p.url) for p in pages]
         trailers += [("Content-Type", p.content_type) for p in pages]
         trailers.append(("Fetched-At", when.isoformat()))
-        return self.git.commit_files(
+        sha = self.git.commit_files(
             {rel: page.body for rel, page in zip(paths, pages, strict=True)},
             f"Record snapshot of {service} {type_}",
             trailers,
             when,
+            remove=[stale for stale in existing if stale not in wanted],
         )
+        self.git.maybe_pack()
+        return sha or self.latest_id(service, type_) or ""
 
     def latest_id(self, service: str, type_: str) -> str | None:
         files = self._policy_files(service, type_)
         if not files or self.git.head() is None:
             return None
-        rel = [f.relative_to(self.path).as_posix() for f in files]
-        commits = self.git.repo.git.log("-1", "--format=%H", "main", "--", *rel)
-        return commits.strip() or None
+        return self.git.last_commit_touching(list(files))
 
     def get(self, snapshot_id: str, service: str, type_: str) -> Snapshot | None:
         """The pages of a policy as stored in snapshot ``snapshot_id``."""

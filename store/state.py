@@ -3,18 +3,26 @@
 Derived where it can be: losing it costs a refetch of every policy, never a version. Other
 features (alerts' outbox, subscriptions) keep their tables in the same database through
 :meth:`State.connect`, each creating its own tables.
+
+SQLite errors that come from the machine rather than from our SQL (a full disk, a read-only or
+unreadable data directory, a corrupt file, a lock held too long) are raised as
+:class:`StateError` subclasses whose message names the file, what happened and the fix; the
+transaction in progress is rolled back, so nothing is half-written.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+
+from store.errors import StoreError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS policy_state (
@@ -35,6 +43,91 @@ CREATE TABLE IF NOT EXISTS policy_state (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
+
+
+class StateError(StoreError):
+    """``state.sqlite`` could not be used; the message names the file and the fix."""
+
+    def __init__(self, path: Path, what: str, fix: str, detail: str = "") -> None:
+        self.path = path
+        self.what = what
+        self.fix = fix
+        super().__init__(f"{path}: {what}{f' ({detail})' if detail else ''}; {fix}")
+
+
+class StateDiskFullError(StateError):
+    """The disk holding the data directory is full."""
+
+
+class StateReadOnlyError(StateError):
+    """The data directory or the database file cannot be written (read-only, no permission)."""
+
+
+class StateCorruptError(StateError):
+    """The file is not an SQLite database, or its pages are damaged."""
+
+
+class StateBusyError(StateError):
+    """Another process held a lock on the database for longer than the busy timeout."""
+
+
+class StateIOError(StateError):
+    """The operating system reported an I/O error reading or writing the database."""
+
+
+# SQLite primary result codes (https://www.sqlite.org/rescode.html).
+_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
+_SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN = 10, 11, 13, 14
+_SQLITE_NOTADB, _SQLITE_AUTH = 26, 23
+
+_FREE_SPACE = "free space on the disk that holds the data directory, then run the command again"
+_WRITABLE = (
+    "make the data directory and the file writable by this user (or mount it read-write), "
+    "then run the command again"
+)
+
+
+def state_error(path: Path, exc: sqlite3.Error | OSError) -> StateError | None:
+    """The :class:`StateError` for ``exc`` if the machine caused it; None for a bug in our SQL."""
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return StateDiskFullError(path, "the disk is full", _FREE_SPACE, exc.strerror or "")
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            what = "cannot be created or written"
+            return StateReadOnlyError(path, what, _WRITABLE, exc.strerror or "")
+        return None
+    code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+    detail = str(exc)
+    if code == _SQLITE_FULL:
+        return StateDiskFullError(path, "the disk is full", _FREE_SPACE, detail)
+    if code in (_SQLITE_READONLY, _SQLITE_PERM, _SQLITE_AUTH):
+        return StateReadOnlyError(path, "cannot be written", _WRITABLE, detail)
+    if code == _SQLITE_CANTOPEN:
+        return StateReadOnlyError(path, "cannot be opened", _WRITABLE, detail)
+    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        return StateCorruptError(
+            path,
+            "is not a valid SQLite database (corrupt or overwritten)",
+            f"restore it from a backup, or move it aside (mv '{path}' '{path}.corrupt') and run "
+            "`policy-archive check` to rebuild it: versions are safe in git, but subscriptions "
+            "and pending alerts kept in it are lost",
+            detail,
+        )
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return StateBusyError(
+            path,
+            "is locked by another process",
+            "wait for the other policy-archive command to finish (or stop it), then try again",
+            detail,
+        )
+    if code == _SQLITE_IOERR:
+        return StateIOError(
+            path,
+            "could not be read or written (disk I/O error)",
+            "check that the disk has free space and is healthy, then run the command again",
+            detail,
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -83,34 +176,64 @@ class State:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            self.path, check_same_thread=False, timeout=30, isolation_level=None
-        )
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.executescript(SCHEMA)
+        with self._translated():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.path, check_same_thread=False, timeout=30, isolation_level=None
+            )
+        try:
+            with self._translated():
+                self._db.row_factory = sqlite3.Row
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA busy_timeout=30000")
+                self._db.executescript(SCHEMA)
+        except BaseException:
+            self._db.close()
+            raise
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Raise machine-made SQLite (and file system) errors as :class:`StateError`."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            error = state_error(self.path, exc)
+            if error is None:
+                raise
+            raise error from exc
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._translated():
             self._db.close()
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """The connection, inside a transaction (committed on success, rolled back on error)."""
-        with self._lock:
+        """The connection, inside a transaction (committed on success, rolled back on error).
+
+        A machine-made SQLite error inside the block (or at the commit) is raised as a
+        :class:`StateError` after the rollback.
+        """
+        with self._lock, self._translated():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
-            self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        """Roll back what is left of the transaction (SQLite may already have done it)."""
+        if not self._db.in_transaction:
+            return
+        # If even the rollback fails, the error being raised says what went wrong, and
+        # SQLite rolls the journal back when the database is next opened.
+        with suppress(sqlite3.Error):
+            self._db.execute("ROLLBACK")
 
     def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        with self._lock:
+        with self._lock, self._translated():
             return self._db.execute(sql, params).fetchall()
 
     # ------------------------------------------------------------------ meta (cursors)

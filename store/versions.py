@@ -9,13 +9,13 @@ are the observation time, so ``git log`` is the archive's timeline.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from store.errors import StoreError, UnknownVersionError
-from store.gitrepo import SHA_RE, Commit, GitRepo, blob_sha, fast_import_commit
+from store.gitrepo import SHA_RE, Commit, GitRepo, blob_sha
 from store.paths import policy_path, split_policy_path
 
 FIRST_RECORD, CHANGE, REEXTRACT = "first_record", "change", "reextract"
@@ -93,10 +93,28 @@ class NewVersion:
         return out
 
 
-def _version_from_commit(commit: Commit, path: str) -> Version | None:
+SERVICE_TRAILER, TYPE_TRAILER = "Service", "Document-Type"
+
+
+def identity_trailers(service: str, type_: str) -> list[tuple[str, str]]:
+    """Trailers naming the policy, written only when its file name does not spell its name
+    (``Acme: EU`` is stored as ``Acme- EU.md``): the name a user wrote stays the key."""
+    if split_policy_path(policy_path(service, type_)) == (service, type_):
+        return []
+    return [(SERVICE_TRAILER, service), (TYPE_TRAILER, type_)]
+
+
+def _version_from_commit(
+    commit: Commit, path: str, aliases: Mapping[str, tuple[str, str]] | None = None
+) -> Version | None:
     names = split_policy_path(path)
     if names is None:
         return None
+    service, type_ = commit.trailer(SERVICE_TRAILER), commit.trailer(TYPE_TRAILER)
+    if service and type_ and policy_path(service, type_) == path:
+        names = (service, type_)
+    elif aliases and path in aliases:
+        names = aliases[path]
     return Version(
         id=commit.sha,
         service=names[0],
@@ -107,19 +125,31 @@ def _version_from_commit(commit: Commit, path: str) -> Version | None:
         snapshot=commit.trailer("Snapshot"),
         content_type=commit.trailer("Content-Type"),
         extractor_version=commit.trailer("Extractor-Version"),
+        imported_from=commit.trailer("Imported-From"),
     )
 
 
 class VersionStore:
     """Read and append versions. Reads are cached per HEAD and safe from several threads."""
 
-    def __init__(self, path: Path, *, create: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        create: bool = False,
+        aliases: Mapping[str, tuple[str, str]] | None = None,
+    ) -> None:
+        """``aliases`` maps file paths to the (service, type) they hold, for versions written
+        before commits named their policy in trailers (see :func:`identity_trailers`)."""
         self.git = GitRepo(path, create=create)
+        self.aliases = dict(aliases or {})
         self._cache_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._head: str | None = None
         self._all: list[Version] = []
         self._by_policy: dict[tuple[str, str], list[Version]] = {}
         self._by_id: dict[str, Version] = {}
+        self._position: dict[str, int] = {}  # version id → its first place in _all
 
     @property
     def path(self) -> Path:
@@ -137,12 +167,13 @@ class VersionStore:
                 return
             since = self._head if self._head and self.git.is_ancestor(self._head) else None
             if since is None:
-                self._all, self._by_policy, self._by_id = [], {}, {}
-            for commit in self.git.log(since=since, names=True):
+                self._all, self._by_policy, self._by_id, self._position = [], {}, {}, {}
+            for commit in self.git.log(since=since, names=True, until=head):
                 for path in commit.paths:
-                    version = _version_from_commit(commit, path)
+                    version = _version_from_commit(commit, path, self.aliases)
                     if version is None:
                         continue
+                    self._position.setdefault(version.id, len(self._all))
                     self._all.append(version)
                     self._by_policy.setdefault(version.key, []).append(version)
                     self._by_id[version.id] = version
@@ -170,7 +201,7 @@ class VersionStore:
 
     def version(self, service: str, type_: str, version_id: str) -> Version:
         """The version ``version_id`` (a full or abbreviated id) of one policy."""
-        if not isinstance(version_id, str) or not SHA_RE.match(version_id):
+        if not isinstance(version_id, str) or not SHA_RE.fullmatch(version_id):
             raise UnknownVersionError(
                 f"{version_id!r} is not a version id (expected 7 to 40 hexadecimal characters)"
             )
@@ -220,10 +251,10 @@ class VersionStore:
                 v
                 for c in self.git.log(since=since, names=True)
                 for p in c.paths
-                if (v := _version_from_commit(c, p)) is not None
+                if (v := _version_from_commit(c, p, self.aliases)) is not None
             ]
-        position = next(i for i, v in enumerate(self._all) if v.id == since)
-        return self._all[position + 1 :]
+        with self._cache_lock:
+            return self._all[self._position[since] + 1 :]
 
     def valid_to(self, version: Version) -> datetime | None:
         """When ``version`` stopped being current (the next version's date), None if current."""
@@ -235,39 +266,56 @@ class VersionStore:
 
     # ------------------------------------------------------------------ writing
 
-    def record(self, new: NewVersion) -> Version:
-        """Commit one version. The caller decides that the text changed."""
+    def current_blob(self, service: str, type_: str) -> str | None:
+        """The git blob id of the policy's text in HEAD, or None if it has none. Git decides
+        what changed: compare ``blob_sha(new text)`` with this (no file is read)."""
+        return self.git.blob_at_head(policy_path(service, type_))
+
+    def record(self, new: NewVersion) -> Version | None:
+        """Commit one version; None (and no commit) when HEAD already holds exactly this text.
+
+        The one write path for versions: the pipeline, imports and re-extraction all call it.
+        """
         path = policy_path(new.service, new.type)
         subject = PREFIXES[new.kind] + f"{new.service} {new.type}"
-        sha = self.git.commit_files(
-            {path: new.text.encode("utf-8")}, subject, new.trailers(), new.date
-        )
+        trailers = new.trailers() + identity_trailers(new.service, new.type)
+        with self._write_lock:
+            parent = self.git.head()
+            sha = self.git.commit_files(
+                {path: new.text.encode("utf-8")}, subject, trailers, new.date
+            )
+            if sha is None:
+                return None
+            version = Version(
+                id=sha,
+                service=new.service,
+                type=new.type,
+                date=new.date.replace(microsecond=0),
+                kind=new.kind,
+                url=new.urls[0] if new.urls else None,
+                snapshot=new.snapshot,
+                content_type=new.content_type,
+                extractor_version=new.extractor_version,
+                imported_from=dict(new.extra_trailers).get("Imported-From"),
+            )
+            with self._cache_lock:
+                if self._head is not None and self._head == parent:
+                    self._position[version.id] = len(self._all)
+                    self._all.append(version)  # the cache follows without a `git log`
+                    self._by_policy.setdefault(version.key, []).append(version)
+                    self._by_id[version.id] = version
+                    self._head = sha
+        self.git.maybe_pack()
         self._refresh()
-        return self._by_id[sha]
+        return self._by_id.get(sha, version)
 
     def bulk_import(self, versions: Iterable[NewVersion]) -> int:
-        """Append many versions in one ``git fast-import`` stream; returns commits written.
+        """Append many versions in order through :meth:`record`; returns commits written.
 
-        The caller orders the versions and removes those already recorded.
+        The caller orders the versions and removes those already recorded; a version whose
+        text equals its policy's current text writes nothing.
         """
-        count = 0
-        parent = self.git.head()
-
-        def stream() -> Iterator[bytes]:
-            nonlocal count
-            for i, new in enumerate(versions):
-                subject = PREFIXES[new.kind] + f"{new.service} {new.type}"
-                yield fast_import_commit(
-                    subject=subject,
-                    trailers=new.trailers(),
-                    when=new.date,
-                    files={policy_path(new.service, new.type): new.text.encode("utf-8")},
-                    parent=parent if i == 0 else None,
-                )
-                count += 1
-
-        self.git.fast_import(stream())
-        return count
+        return sum(1 for new in versions if self.record(new) is not None)
 
     def blob_ids(self, service: str, type_: str) -> list[tuple[Version, str]]:
         """(version, blob id of its text) for one policy, for idempotent imports."""

@@ -6,6 +6,7 @@ Usage::
         url = fixture_server.set("/privacy", "<h1>Privacy</h1>", etag='"v1"')
         fixture_server.redirect("/old", "/privacy")
         fixture_server.fail("/privacy", times=2, status=503)   # then serves the page
+        fixture_server.trickle("/slow", "<h1>Privacy</h1>", interval=1.0, part="headers")
         ...
         assert fixture_server.hits("/privacy") == 3
         assert fixture_server.requests[-1].header("User-Agent").startswith("PolicyArchive")
@@ -184,6 +185,45 @@ class FixtureServer:
         with self._cond:
             self._pages[path] = Page(handler=handler)
         return self.url(path)
+
+    def trickle(
+        self,
+        path: str,
+        body: bytes | str,
+        *,
+        interval: float,
+        part: str = "body",
+        content_type: str = "text/html; charset=utf-8",
+    ) -> str:
+        """Serve ``body`` on ``path`` one byte every ``interval`` seconds; return its URL.
+
+        ``part="headers"`` trickles the status line and headers (then the body), ``"body"``
+        sends the headers at once and trickles the body. Each byte comes well within a read
+        timeout, so only a total deadline ends the fetch. The server stops trickling when the
+        client hangs up or the server stops.
+        """
+        if part not in ("headers", "body"):
+            raise ValueError(f"part must be 'headers' or 'body', not {part!r}")
+        raw = body.encode("utf-8") if isinstance(body, str) else body
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(raw)}\r\nConnection: close\r\n\r\n"
+        ).encode("latin-1")
+        slow, fast = (head + raw, b"") if part == "headers" else (raw, head)
+
+        def handler(request: BaseHTTPRequestHandler) -> None:
+            request.close_connection = True
+            try:
+                request.wfile.write(fast)
+                for byte in slow:
+                    if self._stopping.is_set():
+                        return
+                    request.wfile.write(bytes([byte]))
+                    self._pause(interval)
+            except OSError:
+                return  # the client gave up, as it should
+
+        return self.handle(path, handler)
 
     def fail(
         self,

@@ -42,6 +42,7 @@ allow_private_addresses = true
 [[alert]]
 channel = "webhook"
 target = "{webhook_receiver.url("/config")}"
+first_records = true
 """,
         encoding="utf-8",
     )
@@ -77,7 +78,12 @@ def test_subscribe_confirm_deliver_list_and_unsubscribe(cli, smtp_server, webhoo
     out = cli("subscribe", "--email", "bob@example.org", "--service", "WorkOptima").output
     assert "Subscription #2" in out and "confirmation email is queued" in out
     hook = cli(
-        "subscribe", "--webhook", webhook_receiver.url("/cli"), "--query", '"personal information"'
+        "subscribe",
+        "--webhook",
+        webhook_receiver.url("/cli"),
+        "--query",
+        '"personal information"',
+        "--first-records",
     ).output
     secret = hook.rsplit(": ", 1)[1].strip()
     assert secret.startswith("whsec_")
@@ -88,6 +94,7 @@ def test_subscribe_confirm_deliver_list_and_unsubscribe(cli, smtp_server, webhoo
         (3, "webhook", "active", "cli"),
     ]
     assert listing[2]["secret"] == secret and listing[1]["pending"] == 1
+    assert [s["first_records"] for s in listing] == [True, False, True]
 
     assert "1 delivered" in cli("deliver").output
     [confirmation] = smtp_server.wait_for(1)
@@ -117,6 +124,10 @@ def test_subscribe_confirm_deliver_list_and_unsubscribe(cli, smtp_server, webhoo
 
     table = cli("subscriptions").output
     assert "saved search '\"personal information\"' in every policy" in table
+    header, _, *rows = table.splitlines()
+    assert "first records" in header
+    first = header.index("first records")
+    assert [row[first : first + 3] for row in rows] == ["yes", "no ", "yes"]
     assert "bob@example.org" in table and "active" in table
 
     assert "stopped" in cli("unsubscribe", "2").output

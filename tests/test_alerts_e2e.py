@@ -1,7 +1,8 @@
 """Done-when, end to end: `policy-archive check` on a locally served page that changes.
 
 One commit, one email with the right diff, one signed webhook, one saved-search alert where the
-phrase appeared; nothing for an unchanged check or a failed fetch.
+phrase appeared; nothing for an unchanged check or a failed fetch; the first record only for
+the subscription that asked for first records.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ select = "main"
 [[alert]]
 channel = "email"
 target = "alice@example.org"
+first_records = true
 [[alert]]
 channel = "webhook"
 target = "{webhook_receiver.url("/hook")}"
@@ -65,16 +67,16 @@ query = '"{PHRASE}"'
     )
     runner = CliRunner()
 
-    def check() -> str:
+    def check(exit_code: int = 0) -> str:
         result = runner.invoke(
             main, ["--config", str(config_file), "check"], catch_exceptions=False
         )
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == exit_code, result.output
         return result.output
 
     assert "first record" in check()
-    assert len(smtp_server.wait_for(1)) == 1
-    assert [c.path for c in webhook_receiver.wait_for(1)] == ["/hook"]
+    assert len(smtp_server.wait_for(1)) == 1  # alice asked for first records
+    assert webhook_receiver.calls == []  # the webhooks did not: delivered in the same run
 
     fixture_server.set("/privacy", policy_page("WorkOptima", NEW))
     assert "changed" in check()
@@ -92,9 +94,9 @@ query = '"{PHRASE}"'
     assert "{+we may sell+} your {+personal+} information [-will never be sold-] to" in text
     assert f"diff?from={old.id}&to={new.id}" in text
 
-    calls = webhook_receiver.wait_for(3)
-    assert len(calls) == 3
-    by_path = {c.path: c for c in calls[1:]}
+    calls = webhook_receiver.wait_for(2)
+    assert len(calls) == 2
+    by_path = {c.path: c for c in calls}
     assert set(by_path) == {"/hook", "/search"}
     assert all(c.verify(SECRET) for c in calls)
     hook, search = by_path["/hook"].json(), by_path["/search"].json()
@@ -104,8 +106,8 @@ query = '"{PHRASE}"'
 
     assert "unchanged" in check()
     fixture_server.fail("/privacy", times=1, status=500)
-    assert "FAILED" in check()
+    assert "FAILED" in check(exit_code=1)  # a failed policy makes `check` exit 1
     assert len(smtp_server.messages) == 2
-    assert len(webhook_receiver.calls) == 3
+    assert len(webhook_receiver.calls) == 2
     with Archive.open(config) as archive:
         assert len(archive.versions.history("WorkOptima", "Privacy Policy")) == 2

@@ -45,7 +45,7 @@ def setup(make_config, smtp_server) -> Iterator[tuple[Archive, FlaskClient, Smtp
     config = make_config(
         smtp={"host": smtp_server.host, "port": smtp_server.port, "security": "none"},
         web={"base_url": BASE, "secret_key": "web-secret"},
-        alert=[{"channel": "email", "target": "alice@example.org"}],
+        alert=[{"channel": "email", "target": "alice@example.org", "first_records": True}],
     )
     with Archive.open(config, writer=True, create=True) as archive:
         app = Flask(__name__)
@@ -55,7 +55,7 @@ def setup(make_config, smtp_server) -> Iterator[tuple[Archive, FlaskClient, Smtp
 
 
 def unsubscribe_path(message) -> str:
-    url = message["List-Unsubscribe"].strip("<>")
+    url = message["List-Unsubscribe"].split(", ")[0].strip("<>")
     assert url.startswith(BASE)
     return url[len(BASE) :]
 

@@ -380,3 +380,39 @@ def test_web_export_streams_with_the_right_headers(small: Archive):
     assert client.get("/export?format=csv&at=yesterday").status_code == 400
     missing = client.get("/export?format=csv&service=Nobody")
     assert missing.status_code == 404 and b"Nobody" in missing.data
+
+
+OUT_OF_RANGE = ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59")
+
+
+@pytest.mark.parametrize("when", OUT_OF_RANGE)
+def test_dates_out_of_range_are_400_not_500(small: Archive, when: str):
+    client = create_app(small.config, archive=small).test_client()
+    at = when.replace("+", "%2B")
+    for path in (
+        f"/export?format=csv&at={at}",
+        f"/policies/WorkOptima/Privacy%20Policy?at={at}",
+        f"/search?q=data&from={at}",
+        f"/search?q=data&to={at}",
+    ):
+        response = client.get(path)
+        assert response.status_code == 400, (path, response.status_code)
+        assert b"out of range" in response.data, path
+    code, out, err = cli(small, "export", "--format", "csv", "--at", when)
+    assert code == 1 and out == ""
+    assert err.strip().splitlines() == [
+        f"Error: {when!r} is out of range: dates run from 0001-01-01 to 9999-12-31 (UTC)"
+    ]
+
+
+def test_the_last_day_there_is_still_answers(small: Archive):
+    client = create_app(small.config, archive=small).test_client()
+    response = client.get("/export?format=jsonl&at=9999-12-31")
+    assert response.status_code == 200
+    assert [
+        json.loads(line)["service"] for line in response.get_data(as_text=True).split("\n")[:-1]
+    ] == [
+        "Backoffice.ee",
+        "WorkOptima",
+    ]
+    assert client.get("/export?format=jsonl&at=9999-12-31T23:59:59%2B00:00").status_code == 200

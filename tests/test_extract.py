@@ -289,6 +289,18 @@ def test_normalise():
     assert normalise(normalise(text)) == normalise(text)
 
 
+def test_br_hard_breaks_survive_normalise_and_render_as_line_breaks():
+    """A <br> must stay a line break in the archive's own Markdown renderer (markdown-it,
+    CommonMark), not run the lines of an address together."""
+    from markdown_it import MarkdownIt
+
+    page = b"<main><p>Acme SAS<br>12 rue de la Paix<br>75002 Paris</p><p>Next</p></main>"
+    markdown = extract(page, "text/html", DEFAULT_URL, Source(DEFAULT_URL, select=("main",)))
+    assert normalise(markdown) == markdown
+    rendered = MarkdownIt("commonmark").render(markdown)
+    assert rendered == "<p>Acme SAS<br />\n12 rue de la Paix<br />\n75002 Paris</p>\n<p>Next</p>\n"
+
+
 def test_tracking_parameters_documented_list():
     assert {"fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "mc_cid", "mc_eid"} <= (
         TRACKING_PARAMETERS
@@ -318,3 +330,4 @@ def test_filters_are_ignored_not_fatal():
 
 def test_extractor_version_is_a_string():
     assert isinstance(EXTRACTOR_VERSION, str) and EXTRACTOR_VERSION
+    assert EXTRACTOR_VERSION != "1"  # <br> hard breaks and aria-hidden text changed the output

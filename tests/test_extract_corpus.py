@@ -88,9 +88,8 @@ def load_entries() -> list[dict]:
 
 
 def sources_of(entry: dict):
-    # validUntil is history metadata of OTA declarations, not part of a terms entry.
-    terms = {k: v for k, v in entry["declaration"].items() if k != "validUntil"}
-    return terms_sources(terms, entry["id"])
+    # Entries taken from a .history.json keep their validUntil, which terms_sources accepts.
+    return terms_sources(entry["declaration"], entry["id"])
 
 
 def group_of(entry: dict, expected: str) -> str:

@@ -19,6 +19,7 @@ from archive.config import FetchSettings
 from archive.errors import FetchError
 from archive.fetch import BlockedAddressError, Fetched, Fetcher, blocked_reason, check_url_allowed
 from archive.fetch.guard import AddressPolicy, IPAddress, check_host_allowed
+from archive.fetch.http import HttpClient
 from archive.fetch.throttle import Throttle
 from tests.fixture_server import FixtureServer
 
@@ -535,3 +536,70 @@ def test_classifier_reasons_say_what_the_address_is() -> None:
     assert "carrier-grade NAT" in (blocked_reason(ipaddress.ip_address("100.64.0.1")) or "")
     embedded = blocked_reason(ipaddress.ip_address("::ffff:127.0.0.1")) or ""
     assert "loopback" in embedded and "::ffff:7f00:1" in embedded
+
+
+# ---------------------------------------------------------------- the total deadline
+
+LONG_PAGE = "<html><body>" + "x" * 400 + "</body></html>"
+
+
+@pytest.mark.parametrize("part", ["headers", "body"])
+def test_trickling_server_fails_at_the_deadline(fixture_server: FixtureServer, part: str) -> None:
+    # one byte every 0.2 s never trips the 5 s read timeout; only the 1 s deadline ends it
+    url = fixture_server.trickle("/trickle", LONG_PAGE, interval=0.2, part=part)
+    with Fetcher(make_settings(max_fetch_seconds=1.0)) as f:
+        started = time.monotonic()
+        error = fetch_error(lambda: f.fetch(url))
+        elapsed = time.monotonic() - started
+    assert error.transient and "sent its response too slowly" in error.reason
+    assert "max_fetch_seconds" in error.reason
+    assert 0.9 < elapsed < 2.0
+
+
+def test_the_deadline_covers_every_redirect_hop(fixture_server: FixtureServer) -> None:
+    # each hop answers within the read timeout; together they take longer than the deadline
+    fixture_server.set("/end", PAGE, delay=0.4)
+    for n in range(4):
+        fixture_server.set(f"/hop{n}", status=302, headers={"Location": f"/hop{n + 1}"}, delay=0.4)
+    fixture_server.redirect("/hop4", "/end")
+    with Fetcher(make_settings(max_fetch_seconds=1.0)) as f:
+        started = time.monotonic()
+        error = fetch_error(lambda: f.fetch(fixture_server.url("/hop0")))
+    assert "too slowly" in error.reason and time.monotonic() - started < 2.0
+
+
+def test_the_deadline_covers_dns() -> None:
+    answered = threading.Event()
+
+    def stuck_resolver(host: str, port: int) -> list[IPAddress]:
+        answered.wait(10)
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    settings = make_settings(max_fetch_seconds=0.5)
+    client = HttpClient(settings, AddressPolicy(allow_private=True), Throttle(1, 0), stuck_resolver)
+    try:
+        started = time.monotonic()
+        error = fetch_error(lambda: client.get("http://slow-dns.example.test/"))
+        assert error.transient and "too slowly" in error.reason
+        assert time.monotonic() - started < 1.5
+    finally:
+        answered.set()
+        client.close()
+
+
+def test_waiting_for_the_throttle_is_not_the_servers_time(fixture_server: FixtureServer) -> None:
+    url = fixture_server.set("/p", PAGE)
+    with Fetcher(make_settings(max_fetch_seconds=0.5, per_host_delay=0.8)) as f:
+        f.fetch(url)
+        started = time.monotonic()
+        assert f.fetch(url).status == 200  # waited 0.8 s for its turn, then fetched fast
+        assert time.monotonic() - started >= 0.7
+
+
+def test_a_fast_fetch_reuses_its_connection_after_the_deadline_reader(
+    fixture_server: FixtureServer, fetcher: Fetcher
+) -> None:
+    url = fixture_server.set("/p", PAGE)
+    assert fetcher.fetch(url).body == fetcher.fetch(url).body == PAGE.encode()
+    ports = {r.client_port for r in fixture_server.requests}
+    assert len(ports) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import shutil
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from archive.config import FetchSettings
 from archive.errors import FetchError
 from archive.fetch import BlockedAddressError, Fetched, Fetcher
-from archive.fetch.browser import find_browser, request_refusal
+from archive.fetch.browser import CALLER_GRACE_SECONDS, find_browser, request_refusal
 from archive.fetch.guard import AddressPolicy, IPAddress
 from tests.fixture_server import FixtureServer
 
@@ -174,3 +175,40 @@ def test_route_decisions() -> None:
     assert request_refusal("http://unknown.example.test/", policy, resolver) is not None
     assert request_refusal("http://127.0.0.1/", AddressPolicy(allow_private=True), resolver) is None
     assert set(cache) == {("cdn.example.test", 443), ("intranet.example.test", 80)}
+
+
+def test_ending_on_the_browsers_error_page_is_a_failure(
+    fixture_server: FixtureServer, browser_fetcher: Fetcher
+) -> None:
+    gone = FixtureServer().start()
+    refused = gone.url("/")
+    gone.stop()
+    url = fixture_server.set(
+        "/moved",
+        "<html><body><p>Moving…</p><script>addEventListener('load', () => "
+        f"setTimeout(() => location.href = {refused!r}, 50))</script></body></html>",
+    )
+    with pytest.raises(FetchError) as info:
+        browser_fetcher.fetch(url, js=True)
+    assert info.value.transient
+    assert "own error page (net::ERR_CONNECTION_REFUSED)" in info.value.reason
+
+
+@pytest.mark.slow
+def test_a_page_that_hangs_the_renderer_fails_in_bounded_time(
+    fixture_server: FixtureServer,
+) -> None:
+    hang = fixture_server.set(
+        "/hang",
+        "<html><body><p>text</p><script>addEventListener('load', () => "
+        "setTimeout(() => { while (true) {} }, 100))</script></body></html>",
+    )
+    fine = fixture_server.set("/fine", "<html><body><p>fine</p></body></html>")
+    with Fetcher(settings(max_fetch_seconds=2.0)) as fetcher:
+        fetcher.fetch(fine, js=True)  # the browser is up: its start-up is not counted below
+        started = time.monotonic()
+        with pytest.raises(FetchError) as info:
+            fetcher.fetch(hang, js=True)
+        assert "too slowly" in info.value.reason and info.value.transient
+        assert time.monotonic() - started < 2.0 + CALLER_GRACE_SECONDS + 2.0
+        assert b"fine" in fetcher.fetch(fine, js=True).body  # a new worker took over

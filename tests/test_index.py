@@ -11,6 +11,7 @@ import pytest
 
 from archive.app import Archive
 from archive.search import language_resolver, search
+from store.gitrepo import BRANCH
 from store.index import open_index
 from store.index.sections import MAX_WORDS, split_sections
 from store.versions import CHANGE, FIRST_RECORD, NewVersion
@@ -145,7 +146,7 @@ def test_rewritten_history_is_rebuilt(archive):
     first = record(archive, "\n\n".join(paragraphs(20)), T0, kind=FIRST_RECORD)
     record(archive, "\n\n".join(paragraphs(20, "b")), T0 + timedelta(days=1))
     sync(archive)
-    archive.versions.git.repo.git.reset("--hard", "-q", first)  # history rewritten
+    archive.versions.git.repo.git.update_ref(f"refs/heads/{BRANCH}", first)  # history rewritten
     record(archive, "\n\n".join(paragraphs(20, "c")), T0 + timedelta(days=2))
     sync(archive)
     assert archive.index.indexed_head() == archive.versions.head()
@@ -247,19 +248,40 @@ def test_writer_lock_gives_a_clear_error(archive):
     assert sync(archive) == 1
 
 
-def test_searchers_of_finished_threads_are_closed(archive):
+def test_threads_share_a_bounded_pool_of_searchers(archive, monkeypatch):
+    from store.index import engine
+    from store.index.readers import ReaderPool
+
     record(archive, "Some words about cookies.\n\nAnd more words.", T0, kind=FIRST_RECORD)
     sync(archive)
-    opened = []
+    opened: list[object] = []
+    real_open = ReaderPool._open
 
-    def one_request() -> None:
-        search(archive, "cookies")
-        opened.append(archive.index._local.searcher)
+    def counting_open(pool: ReaderPool, gen: tuple[int, int]):
+        reader = real_open(pool, gen)
+        opened.append(reader)
+        return reader
 
-    for _ in range(5):
-        t = threading.Thread(target=one_request)
+    monkeypatch.setattr(ReaderPool, "_open", counting_open)
+    errors: list[BaseException] = []
+
+    def requests() -> None:
+        try:
+            for _ in range(20):
+                assert search(archive, "cookies").total == 1
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=requests) for _ in range(8)]
+    for t in threads:
         t.start()
+    for t in threads:
         t.join()
-    search(archive, "cookies")  # the main thread registers its searcher: the dead ones go
-    assert len(opened) == 5 and all(s.is_closed for s in opened[:-1])
-    assert opened[-1].is_closed
+    assert not errors
+    # eight threads, 160 searches: at most READERS searchers, each opened once
+    assert 1 <= len(opened) <= engine.READERS
+    record(archive, "Cookies and more cookies.\n\nNew words.", T0 + timedelta(days=1))
+    sync(archive)
+    assert search(archive, "new words").total == 1  # a new generation: a new searcher
+    assert len(opened) <= engine.READERS + 1
+    assert sum(1 for r in opened if not r.searcher.is_closed) <= engine.READERS

@@ -60,7 +60,14 @@ def test_a_change_is_emailed_with_both_parts_the_diff_and_unsubscribe_headers(
     config = make_config(
         smtp=mail_settings(smtp_server),
         web={"base_url": BASE, "secret_key": "s3cret"},
-        alert=[{"channel": "email", "target": "alice@example.org", "service": SERVICE}],
+        alert=[
+            {
+                "channel": "email",
+                "target": "alice@example.org",
+                "service": SERVICE,
+                "first_records": True,
+            }
+        ],
     )
     with Archive.open(config, writer=True, create=True) as archive:
         v1 = record(archive, OLD)
@@ -75,9 +82,10 @@ def test_a_change_is_emailed_with_both_parts_the_diff_and_unsubscribe_headers(
     assert change["From"] == "Policy Archive <alerts@archive.test>"
     assert change["Message-ID"].endswith("@archive.test>")
     assert change["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    unsubscribe = change["List-Unsubscribe"]
-    assert unsubscribe.startswith(f"<{BASE}/alerts/unsubscribe/") and unsubscribe.endswith(">")
-    token = unsubscribe[1:-1].rsplit("/", 1)[1]
+    one_click, mailto = change["List-Unsubscribe"].split(", ")
+    assert one_click.startswith(f"<{BASE}/alerts/unsubscribe/") and one_click.endswith(">")
+    assert mailto == "<mailto:alerts@archive.test?subject=unsubscribe>"
+    token = one_click[1:-1].rsplit("/", 1)[1]
     assert read_token(secret_key(config), UNSUBSCRIBE, token) == 1
     assert change.get_content_type() == "multipart/alternative"
 
@@ -91,7 +99,7 @@ def test_a_change_is_emailed_with_both_parts_the_diff_and_unsubscribe_headers(
         "companies"
     ) in text
     assert "Words added:" in text and "Words removed:" in text
-    assert f"Unsubscribe: {unsubscribe[1:-1]}" in text
+    assert f"Unsubscribe: {one_click[1:-1]}" in text
 
     html = body_text(change, "html")
     assert "<script>" not in html
@@ -99,13 +107,13 @@ def test_a_change_is_emailed_with_both_parts_the_diff_and_unsubscribe_headers(
     assert '<ins style="background:#d4f7d4;text-decoration:none">we may sell</ins>' in html
     assert '<del style="background:#fbd5d5">will never be sold</del>' in html
     assert diff_url.replace("&", "&amp;") in html
-    assert f'href="{unsubscribe[1:-1]}"' in html
+    assert f'href="{one_click[1:-1]}"' in html
 
 
 def test_a_header_with_a_line_break_is_refused_and_nothing_is_sent(make_config, smtp_server):
     config = make_config(
         smtp=mail_settings(smtp_server, sender="alerts@archive.test\r\nBcc: all@example.org"),
-        alert=[{"channel": "email", "target": "alice@example.org"}],
+        alert=[{"channel": "email", "target": "alice@example.org", "first_records": True}],
     )
     with Archive.open(config, writer=True, create=True) as archive:
         record(archive, OLD)
@@ -122,8 +130,13 @@ def test_digest_subscribers_get_one_email_a_day_with_every_change(make_config, s
         smtp=mail_settings(smtp_server),
         web={"base_url": BASE},
         alert=[
-            {"channel": "email", "target": "daily@example.org", "digest": True},
-            {"channel": "email", "target": "now@example.org"},
+            {
+                "channel": "email",
+                "target": "daily@example.org",
+                "digest": True,
+                "first_records": True,
+            },
+            {"channel": "email", "target": "now@example.org", "first_records": True},
         ],
     )
     with Archive.open(config, writer=True, create=True) as archive:
@@ -137,7 +150,9 @@ def test_digest_subscribers_get_one_email_a_day_with_every_change(make_config, s
         assert deliver_pending(archive, now=start + 3600).delivered == 0
         report = deliver_pending(archive, now=start + 86400 + 60)
         assert report.delivered == 3  # three alerts, one email
-        record(archive, NEW)  # the next digest collects from now for a day
+        # The next digest collects from now for a day. (A fresh text: NEW again, back to the
+        # text of two versions before within a day, would be a flap and alert nobody.)
+        record(archive, OLD.replace("Analytics", "Analytics and research"))
         assert deliver_pending(archive, now=time.time() + 3600).delivered == 1  # "now" only
     messages = smtp_server.wait_for(5)  # 3 + 1 immediate, 1 digest
     digests = [m for m in messages if m["To"] == "daily@example.org"]
@@ -167,7 +182,7 @@ def test_starttls_with_login_and_the_password_from_the_environment(
                 "user": "archive",
                 "sender": "alerts@archive.test",
             },
-            alert=[{"channel": "email", "target": "alice@example.org"}],
+            alert=[{"channel": "email", "target": "alice@example.org", "first_records": True}],
         )
         with Archive.open(config, writer=True, create=True) as archive:
             record(archive, OLD)
@@ -186,7 +201,7 @@ def test_a_wrong_smtp_password_is_retried_then_reported(make_config, tmp_path, m
         config = make_config(
             smtp={"host": server.host, "port": server.port, "user": "archive", "password": "wrong"},
             notify={"max_attempts": 2, "retry_base": 0.01},
-            alert=[{"channel": "email", "target": "alice@example.org"}],
+            alert=[{"channel": "email", "target": "alice@example.org", "first_records": True}],
         )
         with Archive.open(config, writer=True, create=True) as archive:
             record(archive, OLD)
@@ -203,7 +218,7 @@ def test_a_wrong_smtp_password_is_retried_then_reported(make_config, tmp_path, m
 def test_unreachable_smtp_server_is_a_retry_not_a_crash(make_config, security):
     config = make_config(
         smtp={"host": "127.0.0.1", "port": 9, "security": security, "timeout": 2},
-        alert=[{"channel": "email", "target": "alice@example.org"}],
+        alert=[{"channel": "email", "target": "alice@example.org", "first_records": True}],
     )
     with Archive.open(config, writer=True, create=True) as archive:
         record(archive, OLD)
@@ -212,3 +227,74 @@ def test_unreachable_smtp_server_is_a_retry_not_a_crash(make_config, security):
         [attempt] = Outbox(archive.state).attempts(row.id)
     assert report.retried == 1 and row.status == "pending" and row.next_attempt > time.time()
     assert attempt["outcome"] == "retry" and "could not send" in attempt["error"]
+
+
+def test_list_unsubscribe_goes_out_literally_not_rfc2047_encoded(make_config, smtp_server):
+    """Mail providers look for ``<https://…>`` in the raw header: a long base URL and token
+    must not turn it into ``=?utf-8?q?=3Chttps…?=`` encoded words."""
+    base = "https://policy-archive.example.org/a/rather/long/prefix/for/this/archive"
+    config = make_config(
+        smtp=mail_settings(smtp_server),
+        web={"base_url": base, "secret_key": "s3cret"},
+        alert=[{"channel": "email", "target": "alice@example.org", "first_records": True}],
+    )
+    with Archive.open(config, writer=True, create=True) as archive:
+        record(archive, OLD)
+        assert deliver_pending(archive).delivered == 1
+    smtp_server.wait_for(1)
+    [received] = smtp_server.received
+    header = next(
+        line for line in received.raw.split(b"\r\n") if line.startswith(b"List-Unsubscribe:")
+    )
+    assert b"=?" not in header
+    value = header.removeprefix(b"List-Unsubscribe: ").decode("ascii")
+    one_click, mailto = value.split(", ")
+    assert one_click.startswith(f"<{base}/alerts/unsubscribe/") and one_click.endswith(">")
+    assert len(one_click) > 78  # long enough that the default policy would have encoded it
+    assert mailto == "<mailto:alerts@archive.test?subject=unsubscribe>"
+    assert received.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_a_flapping_page_emails_the_operator_once_with_the_lines_and_what_to_do(
+    make_config, smtp_server
+):
+    config = make_config(
+        smtp=mail_settings(smtp_server),
+        web={"base_url": BASE},
+        alert=[{"channel": "email", "target": "ops@example.org"}],
+    )
+    with Archive.open(config, writer=True, create=True) as archive:
+        v1, v2, v3, _ = (record(archive, text) for text in (OLD, NEW, OLD, NEW))
+        assert deliver_pending(archive).delivered == 2  # the first flip; one flapping notice
+    change, notice = smtp_server.wait_for(2)
+    assert change["Subject"] == "Change to WorkOptima Privacy Policy"
+    assert notice["Subject"] == "WorkOptima Privacy Policy flaps between two texts: alerts held"
+    assert notice["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+    text = body_text(notice, "plain")
+
+    def line(start: str) -> str:
+        return next(x for x in text.splitlines() if x.startswith(start))
+
+    assert "back to the text it served less than a day before" in text
+    assert f"({v1.id[:10]})" in line("Back to the text of:") and f"({v3.id[:10]})" in line(
+        "Recorded:"
+    )
+    assert "Lines removed:       1" in text and "Lines added:         1" in text
+    removed = "  - Except as outlined in this Policy, we may sell your personal information"
+    added = "  + Except as outlined in this Policy, your information will never be sold to"
+    assert removed in text and added in text
+    assert "add an `ignore` pattern" in text and "a `remove` selector" in text
+    assert "docs/noise.md" in text
+    diff_url = f"{BASE}/policies/WorkOptima/Privacy%20Policy/diff?from={v2.id}&to={v3.id}"
+    assert f"Full diff: {diff_url}" in text
+
+    html = body_text(notice, "html")
+    assert "<script>" not in html
+    assert (
+        '<li><del style="background:#fbd5d5">Except as outlined in this Policy, we may sell '
+        "your personal information &lt;script&gt;alert(1)&lt;/script&gt;"
+    ) in html
+    assert '<li><ins style="background:#d4f7d4;text-decoration:none">Except as outlined' in html
+    assert "<code>ignore</code> pattern" in html and "<code>remove</code> selector" in html
+    assert diff_url.replace("&", "&amp;") in html

@@ -55,7 +55,15 @@ def raw_config(tmp_path: Path, *alerts: dict[str, Any]) -> dict[str, Any]:
 
 
 def hook(receiver: WebhookReceiver, **extra: Any) -> dict[str, Any]:
-    return {"channel": "webhook", "target": receiver.url("/hook"), "secret": SECRET, **extra}
+    """A webhook subscription that is also told about first records (most tests here start
+    from an empty archive)."""
+    return {
+        "channel": "webhook",
+        "target": receiver.url("/hook"),
+        "secret": SECRET,
+        "first_records": True,
+        **extra,
+    }
 
 
 KILL_SCRIPT = """
@@ -155,7 +163,7 @@ def test_history_before_the_alerts_and_old_imports_are_not_news(make_config, web
         )
         archive.catch_up()
         assert Outbox(archive.state).rows() == []
-        record(archive, OLD)
+        record(archive, NEW.replace("Analytics", "Web analytics"))
         assert len(Outbox(archive.state).rows()) == 1
 
 
@@ -219,3 +227,71 @@ def test_a_saved_search_fires_when_a_policy_starts_and_stops_matching(
     assert kinds[2][0] == "search.matched"
     assert all(c.json()["data"]["query"] == f'"{PHRASE}"' for c in calls)
     assert calls[0].json()["data"]["summary"]["words_added"] == 4  # we may sell personal
+
+
+def test_first_records_alert_only_subscriptions_that_ask_for_them(make_config, webhook_receiver):
+    asked = hook(webhook_receiver)
+    changes_only = {"channel": "webhook", "target": webhook_receiver.url("/changes")}
+    with Archive.open(
+        make_config(alert=[asked, changes_only]), writer=True, create=True
+    ) as archive:
+        subs = Subscriptions(archive.state)
+        first_too, plain = subs.all()
+        assert (first_too.first_records, plain.first_records) == (True, False)
+        first = record(archive, OLD)
+        assert [(r.subscription_id, r.key) for r in Outbox(archive.state).rows()] == [
+            (first_too.id, first.id)
+        ]
+        change = record(archive, NEW)
+        queued = [(r.subscription_id, r.key) for r in Outbox(archive.state).rows()]
+        assert queued[1:] == [(first_too.id, change.id), (plain.id, change.id)]
+        cli = subs.add("webhook", webhook_receiver.url("/cli"), first_records=True)
+        assert cli.first_records and "first records too" in cli.describe()
+
+
+def test_an_older_subscription_table_gains_the_first_records_column(tmp_path):
+    import sqlite3
+
+    from archive.notify.schema import SCHEMA
+    from store.state import State
+
+    path = tmp_path / "state.sqlite"
+    old_schema = SCHEMA.replace("    first_records INTEGER NOT NULL DEFAULT 0,\n", "")
+    with sqlite3.connect(path) as db:
+        db.executescript(old_schema)
+        db.execute(
+            "INSERT INTO notify_subscription (channel, target, origin, status, created, changed) "
+            "VALUES ('webhook', 'https://h.example/x', 'cli', 'active', 'now', 'now')"
+        )
+    state = State(path)
+    try:
+        [sub] = Subscriptions(state).all()
+        assert sub.first_records is False
+        columns = {r["name"] for r in state.query("PRAGMA table_info(notify_subscription)")}
+        assert "first_records" in columns
+    finally:
+        state.close()
+
+
+def test_ensure_schema_brings_an_older_subscription_table_up_to_date(tmp_path):
+    import sqlite3
+
+    from archive.notify.schema import SCHEMA, ensure_schema
+    from store.state import State
+
+    path = tmp_path / "state.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA.replace("    first_records INTEGER NOT NULL DEFAULT 0,\n", ""))
+    state = State(path)
+    try:
+
+        def columns() -> list[str]:
+            return [r["name"] for r in state.query("PRAGMA table_info(notify_subscription)")]
+
+        assert "first_records" not in columns()
+        ensure_schema(state)
+        assert columns().count("first_records") == 1
+        ensure_schema(state)  # idempotent
+        assert columns().count("first_records") == 1
+    finally:
+        state.close()

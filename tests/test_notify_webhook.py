@@ -41,7 +41,13 @@ def record(archive: Archive, text: str) -> Version:
 
 
 def hook(receiver: WebhookReceiver, **extra: object) -> dict[str, object]:
-    return {"channel": "webhook", "target": receiver.url("/hook"), "secret": SECRET, **extra}
+    return {
+        "channel": "webhook",
+        "target": receiver.url("/hook"),
+        "secret": SECRET,
+        "first_records": True,
+        **extra,
+    }
 
 
 def test_a_change_is_posted_as_signed_json(make_config, webhook_receiver):
@@ -181,7 +187,11 @@ def test_internal_addresses_are_refused_unless_allowed(make_config, webhook_rece
     config = make_config(
         alert=[
             hook(webhook_receiver),
-            {"channel": "apprise", "target": f"json://127.0.0.1:{webhook_receiver.port}/apprise"},
+            {
+                "channel": "apprise",
+                "target": f"json://127.0.0.1:{webhook_receiver.port}/apprise",
+                "first_records": True,
+            },
         ],
         notify={"allow_private_addresses": False},
     )
@@ -210,7 +220,11 @@ def test_apprise_urls_are_a_third_channel(make_config, webhook_receiver):
     config = make_config(
         web={"base_url": BASE},
         alert=[
-            {"channel": "apprise", "target": f"json://127.0.0.1:{webhook_receiver.port}/apprise"}
+            {
+                "channel": "apprise",
+                "target": f"json://127.0.0.1:{webhook_receiver.port}/apprise",
+                "first_records": True,
+            }
         ],
     )
     with Archive.open(config, writer=True, create=True) as archive:
@@ -277,3 +291,49 @@ def test_the_worker_delivers_in_the_background_and_retries_when_due(make_config,
         [row] = Outbox(archive.state).rows()
     assert [c.answered for c in calls] == [503, 204]
     assert (row.status, row.attempts) == ("delivered", 2)
+
+
+def test_a_flapping_page_tells_the_operators_channels_once_with_the_lines(
+    make_config, webhook_receiver
+):
+    config = make_config(
+        web={"base_url": BASE},
+        alert=[
+            {"channel": "webhook", "target": webhook_receiver.url("/ops"), "secret": SECRET},
+            {"channel": "apprise", "target": f"json://127.0.0.1:{webhook_receiver.port}/apprise"},
+        ],
+    )
+    with Archive.open(config, writer=True, create=True) as archive:
+        Subscriptions(archive.state).add("webhook", webhook_receiver.url("/cli"))
+        v1, v2, v3, _ = (record(archive, text) for text in (OLD, NEW, OLD, NEW))
+        assert deliver_pending(archive).delivered == 5  # 3 × the first flip, 2 notices
+    calls = webhook_receiver.wait_for(5)
+    by_path: dict[str, list[dict]] = {}
+    for call in calls:
+        by_path.setdefault(call.path, []).append(call.json())
+    assert [c["type"] for c in by_path["/cli"]] == ["version.recorded"]  # not an operator
+    change, notice = sorted(by_path["/ops"], key=lambda c: c["type"] != "version.recorded")
+    assert change["data"]["version"] == v2.id
+    assert notice["type"] == "policy.flapping"
+    data = notice["data"]
+    assert (data["version"], data["previous"], data["returned_to"]) == (v3.id, v2.id, v1.id)
+    [removed], [added] = data["lines_removed"], data["lines_added"]
+    assert removed.startswith("Except as outlined in this Policy, your information may be sold")
+    assert added.startswith("Except as outlined in this Policy, your information will never be")
+    assert removed.endswith("…") and len(removed) == 300  # a long line is cut
+    policy = f"{BASE}/policies/WorkOptima/Privacy%20Policy"
+    assert data["urls"] == {
+        "policy": policy,
+        "diff": f"{policy}/diff?from={v2.id}&to={v3.id}",
+        "version": f"{policy}?version={v3.id}",
+    }
+
+    chat = [c for c in by_path["/apprise"] if "flaps" in c["title"]]
+    assert len(chat) == 1 and len(by_path["/apprise"]) == 2
+    assert chat[0]["title"] == "WorkOptima Privacy Policy flaps between two texts: alerts held"
+    message = chat[0]["message"]
+    assert "alerts for this policy are held (lines removed: 1, lines added: 1)" in message
+    assert "- Except as outlined in this Policy, your information may be sold" in message
+    assert "+ Except as outlined in this Policy, your information will never be" in message
+    assert "`ignore` pattern or a `remove` selector" in message and "docs/noise.md" in message
+    assert f"{policy}/diff?from={v2.id}&to={v3.id}" in message

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from store.errors import NameCollisionError, UnknownVersionError, UnsafeNameError, WriterLockedError
+from store.gitrepo import blob_sha
 from store.lock import WriterLock
 from store.paths import check_collisions, policy_path, safe_component
 from store.snapshots import Page, SnapshotStore
@@ -156,7 +157,10 @@ def test_snapshots_commit_only_changed_bytes(snaps):
     old = snaps.get(first, "WorkOptima", "Privacy Policy")
     assert old.pages == (page,)
     files = subprocess.run(
-        ["git", "-C", str(snaps.path), "ls-files"], capture_output=True, text=True, check=True
+        ["git", "-C", str(snaps.path), "ls-tree", "-r", "--name-only", "main"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\n")
     assert "WorkOptima/Privacy Policy #1.html" in files
     assert "WorkOptima/Privacy Policy #2.pdf" in files
@@ -178,21 +182,34 @@ def test_one_writer_at_a_time(tmp_path):
         WriterLock(tmp_path).acquire()
 
 
-def test_recovery_clears_stale_locks_and_restores_work_tree(versions):
+def test_recovery_clears_stale_locks_and_half_written_objects(versions):
     store = versions
     store.record(NewVersion("A", "T", "good\n", T0, FIRST_RECORD))
     git_dir = store.path / ".git"
     (git_dir / "index.lock").write_bytes(b"half-written")
-    (store.path / "A" / "T.md").write_text("torn write", encoding="utf-8")
-    (store.path / "A" / ".tmp-123-T.md").write_text("tmp", encoding="utf-8")
-    (store.path / "B").mkdir()
-    (store.path / "B" / "T.md").write_text("never committed", encoding="utf-8")
+    (git_dir / "refs" / "heads" / "main.lock").write_bytes(b"half")
+    (git_dir / "objects" / "ab").mkdir(exist_ok=True)
+    (git_dir / "objects" / "ab" / "tmp_obj_1_2").write_bytes(b"torn")
     cleaned = store.git.recover()
     assert any("index.lock" in c for c in cleaned)
-    assert (store.path / "A" / "T.md").read_text(encoding="utf-8") == "good\n"
-    assert not (store.path / "B").exists()
-    store.record(NewVersion("A", "T", "next\n", T0 + timedelta(days=1), CHANGE))
+    assert any("main.lock" in c for c in cleaned)
+    assert any("tmp_obj_1_2" in c for c in cleaned)
+    assert store.record(NewVersion("A", "T", "next\n", T0 + timedelta(days=1), CHANGE))
     assert len(store.history("A", "T")) == 2
+
+
+def test_repositories_are_bare_and_never_write_an_empty_commit(versions):
+    store = versions
+    first = store.record(NewVersion("A", "T", "same\n", T0, FIRST_RECORD))
+    assert first is not None
+    assert store.record(NewVersion("A", "T", "same\n", T0 + timedelta(days=1), CHANGE)) is None
+    assert [v.id for v in store.history("A", "T")] == [first.id]
+    assert not (store.path / "A").exists()  # no work tree: git is the only copy
+    assert store.current_blob("A", "T") == blob_sha(b"same\n")
+    fsck = subprocess.run(
+        ["git", "-C", str(store.path), "fsck", "--strict"], capture_output=True, text=True
+    )
+    assert fsck.returncode == 0, fsck.stderr
 
 
 def test_bulk_import_appends_after_existing_history(versions):
@@ -206,11 +223,5 @@ def test_bulk_import_appends_after_existing_history(versions):
     )
     assert count == 2
     assert [v.kind for v in store.history("A", "T")] == ["first_record", "change"]
-    assert store.current_text("B -quoted- name", "T") == "b\n"
-    status = subprocess.run(
-        ["git", "-C", str(store.path), "status", "--porcelain"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert status == ""
+    assert store.current_text('B "quoted" name', "T") == "b\n"  # the name, not the file name
+    assert store.policies() == [("A", "T"), ('B "quoted" name', "T")]

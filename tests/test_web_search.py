@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -129,3 +130,61 @@ def test_when_page_and_api(site: Site) -> None:
     assert "No version of any policy" in site.get("/when?phrase=zebra+unicorn+xylophone")
     assert site.client.get("/api/when").status_code == 400
     assert "Type a phrase" in site.get("/when")
+
+
+def test_an_overloaded_server_answers_503_with_retry_after(site: Site, monkeypatch) -> None:
+    from store.index import budget
+    from store.index.engine import READERS
+
+    monkeypatch.setattr(budget, "WALL_FACTOR", 0.05)  # give up waiting after 0.15 s
+    with contextlib.ExitStack() as held:  # every searcher is busy with other requests
+        for _ in range(READERS):
+            held.enter_context(site.archive.index._readers.reader())
+        response = site.client.get("/api/search?q=privacy")
+        assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+        assert "busy" in response.json["error"]["message"]
+        page = site.client.get("/when?phrase=privacy+policy")
+        assert page.status_code == 503 and page.headers["Retry-After"] == "5"
+        assert "too busy" in page.text and "Traceback" not in page.text
+    assert site.client.get("/api/search?q=privacy").status_code == 200
+
+
+def test_a_phrase_over_its_cpu_budget_is_a_clear_400(site: Site, monkeypatch) -> None:
+    from archive import clauses
+
+    monkeypatch.setattr(clauses, "TIME_BUDGET", 1e-6)
+    phrase = " ".join(["the"] * 120)
+    response = site.client.get("/api/when?" + urlencode({"phrase": phrase}))
+    assert response.status_code == 400, response.text
+    assert "too long to answer" in response.json["error"]["message"]
+
+
+def test_caches_are_bounded_in_bytes() -> None:
+    from webui.context import LRU
+
+    cache = LRU(maxsize=1000, max_bytes=10_000)
+    for n in range(50):
+        assert cache.get(n, lambda n=n: str(n) * 1000) == str(n) * 1000
+    assert cache.bytes <= 10_000 and 1 <= len(cache) < 50
+    assert cache.get(49, lambda: "recomputed") == "49" * 1000  # the newest stayed
+    assert cache.get(0, lambda: "recomputed") == "recomputed"  # the oldest went
+    assert cache.get("huge", lambda: "x" * 20_000) == "x" * 20_000  # larger than it: not kept
+    assert cache.bytes <= 10_000
+
+
+def test_home_page_counts_are_cached_until_head_moves(site: Site) -> None:
+    versions = re.compile(r'id="count-versions">(\d+)<')
+    before = int(versions.search(site.get("/")).group(1))
+    assert int(versions.search(site.get("/")).group(1)) == before  # served from the cache
+    site.archive.versions.record(
+        NewVersion(
+            "Back Office",
+            "Privacy Policy",
+            "A new text.\n\nZebras.",
+            DAY + timedelta(days=200),
+            CHANGE,
+        )
+    )
+    page = site.get("/")
+    assert int(versions.search(page).group(1)) == before + 1
+    assert "Back Office" in page.split('class="recent"')[1][:600]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -121,3 +123,40 @@ def test_when_command(archive, histories, tmp_path: Path):
     assert "disappeared" in text_out
     none = runner.invoke(main, ["--config", str(config), "when", "no such clause anywhere"])
     assert none.exit_code == 0 and "No version of any policy" in none.output
+
+
+def test_a_long_phrase_of_common_words_is_refused_within_its_cpu_budget(archive):
+    from store.index import Phrase, QueryTooBroadError
+
+    archive.versions.bulk_import(
+        NewVersion(
+            f"Service {n % 30}",
+            "Privacy Policy",
+            "\n\n".join(f"The clause {n}-{i} of the the policy." for i in range(3)),
+            T0 + timedelta(days=n),
+            FIRST_RECORD if n < 30 else CHANGE,
+        )
+        for n in range(300)
+    )
+    archive.sync_index()
+    phrase = Phrase(("the",) * 120)  # every section holds every word: each step is costly
+    began = time.thread_time()
+    with pytest.raises(QueryTooBroadError, match="too long to answer"):
+        archive.index.match_versions(phrase, time_budget=1e-6)
+    # refused at one of the first checks: the budget is checked per amount of work done,
+    # not only every few thousand documents
+    assert time.thread_time() - began < 0.2
+
+
+def test_waiting_is_not_cpu_time_a_busy_index_says_retry(archive, histories):
+    from store.index import IndexBusyError, Term
+    from store.index.engine import READERS
+
+    with contextlib.ExitStack() as held:  # every searcher lent out: the query must wait
+        for _ in range(READERS):
+            held.enter_context(archive.index._readers.reader())
+        began = time.thread_time()
+        with pytest.raises(IndexBusyError, match="try again"):
+            archive.index.match_versions(Term("section"), time_budget=0.05)
+        assert time.thread_time() - began < 0.05  # it waited; it did not spend its budget
+    assert archive.index.match_versions(Term("section"), time_budget=0.05)

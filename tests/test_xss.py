@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from archive.app import Archive
 from archive.config import Config
+from store.paths import url_segment
 from store.state import PolicyState
 from store.versions import CHANGE, FIRST_RECORD, NewVersion
 from webui import create_app
@@ -90,7 +91,7 @@ def test_every_page_and_feed_escapes_hostile_text(
 ) -> None:
     http, service, type_, ids = client
     first, second = ids.split(":")
-    s, t = quote(service, safe=""), quote(type_, safe="")
+    s, t = quote(url_segment(service), safe=""), quote(url_segment(type_), safe="")
     q = quote(f"{SCRIPT} {ATTR} {IMG}", safe="")
     base = f"/policies/{s}/{t}"
     urls = [
@@ -115,7 +116,7 @@ def test_every_page_and_feed_escapes_hostile_text(
 
 def test_feeds_escape_and_parse(client: tuple[FlaskClient, str, str, str]) -> None:
     http, service, type_, _ = client
-    s, t = quote(service, safe=""), quote(type_, safe="")
+    s, t = quote(url_segment(service), safe=""), quote(url_segment(type_), safe="")
     for url in ("/feeds/changes.atom", f"/feeds/services/{s}.atom",
                 f"/feeds/policies/{s}/{t}.atom"):  # fmt: skip
         response = http.get(url)
@@ -129,7 +130,7 @@ def test_feeds_escape_and_parse(client: tuple[FlaskClient, str, str, str]) -> No
 def test_json_never_contains_raw_markup(client: tuple[FlaskClient, str, str, str]) -> None:
     http, service, type_, ids = client
     first, _ = ids.split(":")
-    s, t = quote(service, safe=""), quote(type_, safe="")
+    s, t = quote(url_segment(service), safe=""), quote(url_segment(type_), safe="")
     q = quote(f"{SCRIPT} {ATTR}", safe="")
     for url in ("/api/", "/api/policies", f"/api/policies/{s}/{t}",
                 f"/api/policies/{s}/{t}/versions", f"/api/policies/{s}/{t}/diff",

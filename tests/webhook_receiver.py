@@ -5,6 +5,7 @@ Usage::
     def test_hook(webhook_receiver):
         webhook_receiver.script(503, 503)              # fail twice, then 204
         webhook_receiver.script((429, {"Retry-After": "1"}))
+        webhook_receiver.delay = 2.0                   # answer 2 s after recording the call
         url = webhook_receiver.url("/hook")
         ...
         [call] = webhook_receiver.wait_for(1)
@@ -53,6 +54,7 @@ class WebhookReceiver:
         self.default: Answer = (204, {})
         self.delay = 0.0  # seconds to wait before answering (a slow receiver)
         self._cond = threading.Condition()
+        self._stopping = threading.Event()  # ends every slow answer at once
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -62,9 +64,7 @@ class WebhookReceiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 status, headers = receiver._answer()
-                if receiver.delay:
-                    time.sleep(receiver.delay)  # simulating a slow receiver, not waiting
-                with receiver._cond:
+                with receiver._cond:  # recorded on arrival: a test can act while we dawdle
                     receiver.calls.append(
                         Call(
                             "POST",
@@ -76,6 +76,8 @@ class WebhookReceiver:
                         )
                     )
                     receiver._cond.notify_all()
+                if receiver.delay and receiver._stopping.wait(receiver.delay):
+                    return  # the receiver stops: drop the connection unanswered
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -119,6 +121,7 @@ class WebhookReceiver:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()

@@ -11,11 +11,12 @@ from __future__ import annotations
 import importlib
 import weakref
 
-from flask import Flask
+from flask import Flask, abort, current_app, request
 
 from archive.app import Archive
 from archive.config import Config
 from webui.context import EXTENSION, WebState
+from webui.names import NameConverter
 from webui.security import SafeJSONProvider, init_security
 
 BLUEPRINTS = (
@@ -36,6 +37,9 @@ BLUEPRINTS = (
 MAX_CONTENT_LENGTH = 1_000_000
 """Largest request body accepted (bytes); this UI reads, it takes no uploads."""
 
+OWN_BODY_CAPS = frozenset({"git_http.upload_pack"})
+"""Endpoints that stream a request body and enforce their own, larger cap (a git fetch)."""
+
 
 def create_app(config: Config, *, archive: Archive | None = None) -> Flask:
     """Build the web UI for ``config``; use ``archive`` if given (the caller then closes it)."""
@@ -48,6 +52,7 @@ def create_app(config: Config, *, archive: Archive | None = None) -> Flask:
         TEMPLATES_AUTO_RELOAD=False,
     )
     app.jinja_env.autoescape = True
+    app.url_map.converters["name"] = NameConverter
     owned = archive is None
     opened = Archive.open(config) if owned else archive
     state = WebState(config=config, archive=opened, owns_archive=owned)
@@ -55,9 +60,23 @@ def create_app(config: Config, *, archive: Archive | None = None) -> Flask:
     if owned:
         weakref.finalize(app, state.close)
     init_security(app)
+    app.before_request(refuse_large_bodies)
     for name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(name).bp)
     return app
+
+
+def refuse_large_bodies() -> None:
+    """413 for a body over ``MAX_CONTENT_LENGTH``, whether or not the view would read it.
+
+    Flask only enforces the cap when a view reads the body; this answers before any view runs.
+    A chunked body without a length is capped as it is read (werkzeug's limited stream).
+    """
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    length = request.content_length
+    if length is None or length <= limit or request.endpoint in OWN_BODY_CAPS:
+        return
+    abort(413, description=f"A request body may be at most {limit:,} bytes; this has {length:,}.")
 
 
 def close_app(app: Flask) -> None:

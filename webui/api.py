@@ -57,7 +57,7 @@ def policies() -> Response:
     return jsonify([queries.policy_summary(r) for r in queries.all_policies()])
 
 
-@bp.get("/policies/<service>/<type_>")
+@bp.get("/policies/<name:service>/<name:type_>")
 def policy(service: str, type_: str) -> Response:
     """A policy with its status and the text of the version asked for (``?version=``/``?at=``)."""
     ref = policy_or_404(service, type_)
@@ -70,14 +70,14 @@ def policy(service: str, type_: str) -> Response:
     return jsonify(body)
 
 
-@bp.get("/policies/<service>/<type_>/versions")
+@bp.get("/policies/<name:service>/<name:type_>/versions")
 def versions(service: str, type_: str) -> Response:
     """The ``history --json`` shape: a list of versions, oldest first."""
     ref = policy_or_404(service, type_)
     return jsonify([v.as_json() for v in ref.history])
 
 
-@bp.get("/policies/<service>/<type_>/diff")
+@bp.get("/policies/<name:service>/<name:type_>/diff")
 def diff(service: str, type_: str) -> Response:
     ref = policy_or_404(service, type_)
     from_id, to_id, context = diff_args()

@@ -7,12 +7,13 @@ Helpers here turn bad input into HTTP errors with a message that says what was w
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import abort, current_app, request
 
@@ -30,27 +31,54 @@ EXTENSION = "policy_archive"
 VERSION_ID = re.compile(r"^[0-9a-f]{7,40}$")
 MAX_QUERY_CHARS = 500
 MAX_PAGE = 10_000
+T = TypeVar("T")
+
+
+def size_of(value: Any) -> int:
+    """Roughly the bytes a cached value holds: its text for strings, else its own size."""
+    if isinstance(value, str | bytes):
+        return sys.getsizeof(value)
+    return sys.getsizeof(value) + 16
 
 
 class LRU:
-    """A small thread-safe least-recently-used cache for values that never change."""
+    """A thread-safe least-recently-used cache for values that never change, bounded by the
+    bytes its values hold (``max_bytes``) and by the number of items (``maxsize``)."""
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, max_bytes: int | None = None) -> None:
         self.maxsize = maxsize
-        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
-                return self._items[key]
+                return self._items[key][0]
         value = compute()
+        size = size_of(value)
+        if self.max_bytes is not None and size > self.max_bytes:
+            return value  # larger than the whole cache: not kept
         with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.maxsize:
-                self._items.popitem(last=False)
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.bytes -= old[1]
+            self._items[key] = (value, size)
+            self.bytes += size
+            while len(self._items) > self.maxsize or (
+                self.max_bytes is not None and self.bytes > self.max_bytes
+            ):
+                self.bytes -= self._items.popitem(last=False)[1][1]
         return value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+RENDERED_BYTES = 32_000_000
+"""Rendered HTML of versions kept in memory (the largest policies are ~1 MB each)."""
 
 
 @dataclass
@@ -61,27 +89,37 @@ class WebState:
     archive: Archive
     owns_archive: bool = False
     diffs: DiffCache = field(default_factory=lambda: DiffCache(maxsize=256))
-    rendered: LRU = field(default_factory=lambda: LRU(maxsize=64))
+    rendered: LRU = field(default_factory=lambda: LRU(maxsize=256, max_bytes=RENDERED_BYTES))
     word_counts: LRU = field(default_factory=lambda: LRU(maxsize=50_000))
     renderer: Renderer = field(default_factory=Renderer)
     _closed: bool = False
-    _by_date: tuple[str | None, list[Version]] = (None, [])
-    _by_date_lock: threading.Lock = field(default_factory=threading.Lock)
+    _per_head: dict[str, tuple[str | None, Any]] = field(default_factory=dict)
+    _per_head_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def close(self) -> None:
         if self.owns_archive and not self._closed:
             self._closed = True
             self.archive.close()
 
+    def per_head(self, name: str, compute: Callable[[], T]) -> T:
+        """``compute()``, cached until the versions repository's HEAD moves (one value per
+        name: read models of the whole archive, like the home page's)."""
+        head = self.archive.versions.head()
+        with self._per_head_lock:
+            hit = self._per_head.get(name)
+            if hit is not None and hit[0] == head:
+                return hit[1]
+        value = compute()  # outside the lock; computed from HEAD or later: never too old
+        with self._per_head_lock:
+            self._per_head[name] = (head, value)
+        return value
+
     def newest_first(self) -> list[Version]:
         """Every version across the archive, newest observation first (cached per HEAD)."""
         versions = self.archive.versions
-        head = versions.head()
-        with self._by_date_lock:
-            if self._by_date[0] != head or head is None:
-                ordered = sorted(versions.log(), key=lambda v: v.date, reverse=True)
-                self._by_date = (head, ordered)
-            return self._by_date[1]
+        return self.per_head(
+            "newest_first", lambda: sorted(versions.log(), key=lambda v: v.date, reverse=True)
+        )
 
     def word_count(self, version: Version) -> int:
         """Words in a version's text (cached: a version never changes)."""
@@ -93,7 +131,7 @@ class WebState:
         return self.word_counts.get(version.id, count)
 
     def render(self, version: Version) -> str:
-        """A version's Markdown as sanitised HTML (cached by version id)."""
+        """A version's Markdown as sanitised HTML (cached by version id, bounded in bytes)."""
 
         def html() -> str:
             text = self.archive.versions.text(version.service, version.type, version.id)

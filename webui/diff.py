@@ -43,7 +43,7 @@ def diff_args() -> tuple[str, str, int]:
     )
 
 
-@bp.get("/policies/<service>/<type_>/diff")
+@bp.get("/policies/<name:service>/<name:type_>/diff")
 def diff_page(service: str, type_: str) -> str:
     ref = policy_or_404(service, type_)
     from_id, to_id, context = diff_args()

@@ -79,7 +79,7 @@ def all_changes() -> Response:
     return atom("Policy Archive: all changes", url_for("feeds.all_changes"), latest())
 
 
-@bp.get("/feeds/services/<service>.atom")
+@bp.get("/feeds/services/<name:service>.atom")
 def service_changes(service: str) -> Response:
     if not any(s == service for s, _ in web_state().archive.versions.policies()):
         abort(404, description=f"There is no service {service!r} in this archive.")
@@ -87,7 +87,7 @@ def service_changes(service: str) -> Response:
     return atom(f"Policy Archive: {service}", path, latest(service=service))
 
 
-@bp.get("/feeds/policies/<service>/<type_>.atom")
+@bp.get("/feeds/policies/<name:service>/<name:type_>.atom")
 def policy_changes(service: str, type_: str) -> Response:
     ref = policy_or_404(service, type_)
     path = url_for("feeds.policy_changes", service=service, type_=type_)

@@ -68,7 +68,7 @@ def selected_version(ref: PolicyRef) -> tuple[Version | None, str | None]:
     return found, at_raw
 
 
-@bp.get("/policies/<service>/<type_>")
+@bp.get("/policies/<name:service>/<name:type_>")
 def policy(service: str, type_: str) -> str:
     ref = policy_or_404(service, type_)
     version, at = selected_version(ref)
@@ -87,7 +87,7 @@ def policy(service: str, type_: str) -> str:
     )
 
 
-@bp.get("/policies/<service>/<type_>/snapshot/<snapshot_id>")
+@bp.get("/policies/<name:service>/<name:type_>/snapshot/<snapshot_id>")
 def snapshot(service: str, type_: str, snapshot_id: str) -> Response:
     """The raw bytes a version was extracted from (``?page=N`` for combined documents).
 

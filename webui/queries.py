@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import abort, url_for
 
+from archive.config import PolicyConfig
 from archive.diff import TextDiff, diff_versions, predecessor
 from store.state import PolicyState
 from store.versions import REEXTRACT, Version
@@ -75,21 +76,33 @@ def policy_summary(ref: PolicyRef) -> dict[str, Any]:
     }
 
 
-def all_policies() -> list[PolicyRef]:
-    """Every policy with a version or a configuration, sorted by stored names."""
+StoredPolicy = tuple[str, str, list[Version], PolicyConfig | None, str | None]
+
+
+def _stored_policies() -> list[StoredPolicy]:
+    """Every policy with a version or a configuration: names, history, configuration and
+    imported language, sorted by stored names (what git and the config say: cached per HEAD)."""
     arch = archive()
     stored = set(arch.versions.policies())
-    configured = {}
-    for policy in arch.config.policies:
-        configured[stored_names(policy)] = policy
-    states = arch.state.all()
-    refs = []
+    configured = {stored_names(policy): policy for policy in arch.config.policies}
+    out = []
     for service, type_ in sorted(stored | set(configured)):
         config = configured.get((service, type_))
-        state_key = config.key if config else (service, type_)
-        state = states.get(state_key) or PolicyState(service=state_key[0], type=state_key[1])
         history = arch.versions.history(service, type_)
         language = None if config else imported_language(service, type_)
+        out.append((service, type_, history, config, language))
+    return out
+
+
+def all_policies() -> list[PolicyRef]:
+    """Every policy with a version or a configuration, sorted by stored names, with its state
+    as it is now (the git side is cached per HEAD; state is read once per call)."""
+    stored = web_state().per_head("stored_policies", _stored_policies)
+    states = archive().state.all()
+    refs = []
+    for service, type_, history, config, language in stored:
+        state_key = config.key if config else (service, type_)
+        state = states.get(state_key) or PolicyState(service=state_key[0], type=state_key[1])
         refs.append(PolicyRef(service, type_, history, config, state, language))
     return refs
 
@@ -135,13 +148,18 @@ def recent_changes(
     reextracts: bool = True,
 ) -> ChangePage:
     """Versions newest first across the archive, optionally of one service or type."""
-    selected = [
-        v
-        for v in web_state().newest_first()
-        if (not service or v.service == service)
-        and (not type_ or v.type == type_)
-        and (reextracts or v.kind != REEXTRACT)
-    ]
+    newest = web_state().newest_first()
+    selected = (
+        newest
+        if not service and not type_ and reextracts
+        else [
+            v
+            for v in newest
+            if (not service or v.service == service)
+            and (not type_ or v.type == type_)
+            and (reextracts or v.kind != REEXTRACT)
+        ]
+    )
     pages = max(1, math.ceil(len(selected) / per_page))
     if page > pages:
         abort(404, description=f"There is no page {page}: the last page is {pages}.")

@@ -6,14 +6,21 @@ so the two always answer the same question.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, abort, make_response, render_template, request, url_for
 
 from archive import search as engine
+from store.index import IndexBusyError, IndexDamagedError
 from webui.context import archive, date_arg, flag_arg, page_arg, text_arg, web_state
+from webui.errors import error_response
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("search", __name__)
 
@@ -63,9 +70,36 @@ def _day(value: datetime | None) -> date | None:
     return value.date() if value else None
 
 
-def run_search(params: SearchParams) -> Any:
-    """The search engine's results for ``params``; a bad query is a 400 with its message."""
+@contextmanager
+def index_errors(bad_input: Callable[[str], str]) -> Iterator[None]:
+    """A bad or too broad query is a 400 with its message; an overloaded server a 503 with
+    Retry-After; a damaged index a 503 that says the operator must rebuild it."""
     try:
+        yield
+    except engine.QueryError as exc:
+        abort(400, description=bad_input(str(exc)))
+    except IndexBusyError as exc:
+        unavailable(f"The server is too busy to answer: {exc}.", exc.retry_after)
+    except IndexDamagedError as exc:
+        log.error("%s", exc)
+        unavailable(
+            "The search index is damaged; searches work again once the operator has "
+            "rebuilt it (`policy-archive reindex`).",
+            None,
+        )
+
+
+def unavailable(message: str, retry_after: int | None) -> None:
+    """Stop the request with a 503 (HTML or JSON, as every error), with Retry-After."""
+    response = make_response(error_response(503, "Service Unavailable", message))
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    abort(response)
+
+
+def run_search(params: SearchParams) -> Any:
+    """The search engine's results for ``params`` (see :func:`index_errors`)."""
+    with index_errors(lambda msg: f"The query could not be read: {msg}"):
         return engine.search(
             archive(),
             params.q,
@@ -78,16 +112,13 @@ def run_search(params: SearchParams) -> Any:
             limit=PER_PAGE,
             page=params.page,
         )
-    except engine.QueryError as exc:
-        abort(400, description=f"The query could not be read: {exc}")
 
 
 def run_when(phrase: str) -> list[dict[str, Any]]:
-    """The clause timeline of ``phrase``, as ``ClauseTimeline.as_json()`` dicts."""
-    try:
+    """The clause timeline of ``phrase``, as ``ClauseTimeline.as_json()`` dicts; errors as
+    :func:`run_search`'s (the same time budget)."""
+    with index_errors(lambda msg: f"The phrase could not be read: {msg}"):
         return [t.as_json() for t in engine.when(archive(), phrase)]
-    except engine.QueryError as exc:
-        abort(400, description=f"The phrase could not be read: {exc}")
 
 
 @bp.get("/search")

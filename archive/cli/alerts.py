@@ -32,6 +32,11 @@ from archive.tables import render_table
 )
 @click.option("--secret", default="", help="Webhook signing secret (default: generated).")
 @click.option("--digest", is_flag=True, help="Email: one digest a day instead of every change.")
+@click.option(
+    "--first-records",
+    is_flag=True,
+    help="Also alert when a policy is recorded for the first time (default: changes only).",
+)
 @pass_context
 def subscribe(
     ctx: Context,
@@ -43,6 +48,7 @@ def subscribe(
     query: str,
     secret: str,
     digest: bool,
+    first_records: bool,
 ) -> None:
     """Subscribe an email address, a webhook or an Apprise URL to changes."""
     chosen = [
@@ -56,7 +62,14 @@ def subscribe(
     with ctx.open() as archive:
         ensure_schema(archive.state)
         sub = Subscriptions(archive.state).add(
-            channel, target, service=service, type_=type_, query=query, secret=secret, digest=digest
+            channel,
+            target,
+            service=service,
+            type_=type_,
+            query=query,
+            secret=secret,
+            digest=digest,
+            first_records=first_records,
         )
         click.echo(f"Subscription #{sub.id}: {channel} {sub.target} → {sub.describe()}.")
         if channel == "email":
@@ -157,6 +170,7 @@ def subscriptions(ctx: Context, as_json: bool, show_secrets: bool, failed: bool)
             "type": s.type,
             "query": s.query,
             "digest": s.digest,
+            "first_records": s.first_records,
             "origin": s.origin,
             "status": s.status,
             "note": s.note,
@@ -173,7 +187,8 @@ def subscriptions(ctx: Context, as_json: bool, show_secrets: bool, failed: bool)
     if not records:
         click.echo("No subscriptions. Add one with `policy-archive subscribe` or [[alert]].")
         return
-    headers = ["id", "channel", "target", "follows", "status", "origin", "sent", "queued", "failed"]
+    headers = ["id", "channel", "target", "follows", "first records", "status", "origin"]
+    headers += ["sent", "queued", "failed"]
     if show_secrets:
         headers.append("secret")
     rows = []
@@ -183,6 +198,7 @@ def subscriptions(ctx: Context, as_json: bool, show_secrets: bool, failed: bool)
             s.channel,
             s.target,
             s.describe(),
+            "yes" if s.first_records else "no",
             s.status,
             s.origin,
             str(r["delivered"]),

@@ -6,12 +6,13 @@ import json
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from archive.app import Archive
-from archive.cli import Context, main, pass_context
+from archive.cli import Context, log_own_info, main, pass_context
 from archive.config import PolicyConfig, Source, parse_selectors
 from archive.dates import parse_when
 from archive.errors import ConfigError
@@ -99,15 +100,25 @@ def check(ctx: Context, service: str | None, type_: str | None, no_alerts: bool)
         ", ".join(f"{n} {STATUS_LABELS[s]}" for s, n in sorted(counts.items()))
         or "nothing to check"
     )
+    if counts["failed"]:
+        noun = "policy" if len(results) == 1 else "policies"
+        raise click.ClickException(
+            f"{counts['failed']} of {len(results)} {noun} failed; see the detail column above "
+            "(`policy-archive list` shows each policy's last error)"
+        )
 
 
 @main.command()
 @click.option("--no-web", is_flag=True, help="Only track; do not serve the web UI.")
 @pass_context
 def run(ctx: Context, no_web: bool) -> None:
-    """Track every policy on schedule and serve the web UI until stopped (Ctrl-C)."""
+    """Track every policy on schedule and serve the web UI until stopped (Ctrl-C).
+
+    Logs one INFO line per change and per failure (more with -v).
+    """
     from archive.runner import run_archive
 
+    log_own_info()
     run_archive(ctx.config, web=not no_web)
 
 
@@ -128,15 +139,22 @@ def list_(ctx: Context, as_json: bool) -> None:
             str(i["versions"]),
             i["last_check"] or "never",
             i["last_change"] or "-",
-            f"failing ×{i['failures']}: {i['last_error']}"
-            if i["failures"]
-            else (i["last_error"] or "ok"),
+            list_status(i),
         )
         for i in items
     ]
     click.echo(
         render_table(("service", "type", "versions", "last check", "last change", "status"), rows)
     )
+
+
+def list_status(item: dict) -> str:
+    """The status column of `list`: failing, never checked, or ok."""
+    if item["failures"]:
+        return f"failing ×{item['failures']}: {item['last_error']}"
+    if item["last_error"]:
+        return item["last_error"]
+    return "ok" if item["last_check"] else "not checked"
 
 
 def policy_status(archive: Archive) -> list[dict]:
@@ -226,6 +244,14 @@ def show(ctx: Context, service: str, type_: str, at: str | None, version_id: str
     help="An Open Terms Archive terms entry, or a whole service file with --type.",
 )
 @click.option("--type", "type_", help="Document type to take from a service declaration.")
+@click.option(
+    "--date",
+    "when",
+    metavar="DATE",
+    help="Use the declaration valid at DATE (YYYY-MM-DD or ISO 8601): the entry of "
+    "<Service>.history.json beside the file whose validUntil is the first on or after DATE, "
+    "else the current one.",
+)
 @click.option("--select", multiple=True, help="CSS selector of the content (repeatable).")
 @click.option("--remove", multiple=True, help="CSS selector of what to drop (repeatable).")
 @click.option("--content-type", default="", help="Content type (default: sniffed).")
@@ -237,6 +263,7 @@ def extract(
     select: tuple[str, ...],
     remove: tuple[str, ...],
     content_type: str,
+    when: str | None,
 ) -> None:
     """Run extraction on a saved page and print the Markdown."""
     from archive.extract import extract as run_extract
@@ -247,15 +274,30 @@ def extract(
         remove=parse_selectors(list(remove), "--remove"),
     )
     if declaration is not None:
-        source = _declaration_source(declaration, type_, url)
+        source = _declaration_source(declaration, type_, url, when)
     body = html_file.read_bytes()
     if not content_type:
         content_type = "application/pdf" if body.startswith(b"%PDF") else "text/html"
     click.echo(run_extract(body, content_type, url, source).rstrip() + "\n", nl=False)
 
 
-def _declaration_source(path: Path, type_: str | None, url: str) -> Source:
-    from archive.declarations import terms_sources
+def _declaration_source(path: Path, type_: str | None, url: str, when: str | None) -> Source:
+    from archive.declarations import declaration_at, terms_sources
+
+    if when is not None or path.name.endswith(".history.json"):
+        from archive.dates import parse_when
+
+        if not type_:
+            raise click.UsageError(f"{path}: choose the document type with --type")
+        moment = parse_when(when, end_of_day=False) if when else datetime.now(UTC)
+        first = declaration_at(path, type_, moment).sources[0]
+        return Source(
+            url=url if url != "https://example.invalid/" else first.url,
+            select=first.select,
+            remove=first.remove,
+            js=first.js,
+            filters=first.filters,
+        )
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -311,7 +353,7 @@ def import_(ctx: Context, file: Path) -> None:
 @click.argument("type_", metavar="[TYPE]", required=False)
 @pass_context
 def reextract(ctx: Context, service: str | None, type_: str | None) -> None:
-    """Re-extract every policy from its latest snapshot with the current rules."""
+    """Re-extract every policy from its latest snapshot (declarations: the entry valid then)."""
     from archive.reextract import reextract_all
 
     policies = select_policies(ctx, service, type_)

@@ -147,12 +147,27 @@ def import_ota_repo(ctx: Context, path: Path) -> None:
 
 
 @main.command()
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="First remove what an interrupted write left behind in both git repositories "
+    "(unreachable objects, stale temporary files), as the writer; history is never "
+    "rewritten, so empty commits are still reported.",
+)
 @pass_context
-def verify(ctx: Context) -> None:
-    """Check both git repositories, every version's snapshot link, and the search index."""
+def verify(ctx: Context, repair: bool) -> None:
+    """Check both git repositories (fsck, empty commits), every version's snapshot link, and
+    the search index; exit 1 if anything is wrong."""
+    from archive.research.verify import repair as run_repair
     from archive.research.verify import verify as run_verify
 
-    with ctx.open() as archive:
+    with ctx.open(writer=repair) as archive:
+        if repair:
+            done = run_repair(archive)
+            for line in done:
+                click.echo(f"Repaired: {line}")
+            if not done:
+                click.echo("Repaired: nothing to remove.")
         report = run_verify(archive)
     for line in report.lines():
         click.echo(line)

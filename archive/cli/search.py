@@ -15,7 +15,7 @@ import click
 from archive.app import Archive
 from archive.cli import Context, main, pass_context
 from archive.dates import DateError, parse_when
-from archive.search import ClauseTimeline, language_resolver, search, when
+from archive.search import ClauseTimeline, index_warning, language_resolver, search, when
 from store.index import SearchResults
 
 _MARK = re.compile(r"<mark>(.*?)</mark>", re.S)
@@ -40,15 +40,11 @@ def _terminal_snippet(snippet: str) -> str:
     return "".join(out)
 
 
-def _warn_if_behind(archive: Archive) -> None:
-    head, indexed = archive.versions.head(), archive.index.indexed_head()
-    if head and head != indexed:
-        click.echo(
-            "warning: the search index is behind the archive; it catches up the next time "
-            "a writer opens the archive (e.g. `policy-archive check`), or run "
-            "`policy-archive reindex`",
-            err=True,
-        )
+def _warn_if_stale(archive: Archive) -> None:
+    """One line on stderr when the index is missing or behind git (stdout stays clean)."""
+    warning = index_warning(archive)
+    if warning:
+        click.echo(warning, err=True)
 
 
 def _print_results(results: SearchResults, history: bool) -> None:
@@ -148,10 +144,10 @@ def search_command(
             limit=limit,
             page=page,
         )
+        _warn_if_stale(archive)
         if as_json:
             click.echo(json.dumps(results.as_json(), indent=2, ensure_ascii=False))
         else:
-            _warn_if_behind(archive)
             _print_results(results, history)
 
 
@@ -185,10 +181,10 @@ def when_command(ctx: Context, phrase: str, as_json: bool) -> None:
     """
     with ctx.open() as archive:
         timelines = when(archive, phrase)
+        _warn_if_stale(archive)
         if as_json:
             click.echo(json.dumps([t.as_json() for t in timelines], indent=2, ensure_ascii=False))
             return
-        _warn_if_behind(archive)
         if not timelines:
             click.echo(f"No version of any policy contains {phrase!r}.")
             return
@@ -211,7 +207,8 @@ def when_command(ctx: Context, phrase: str, as_json: bool) -> None:
 def reindex(ctx: Context, processes: int | None) -> None:
     """Rebuild the search index from the versions in git.
 
-    Searches keep answering from the old index until the new one is complete.
+    The new index is built in a fresh folder and swapped in when complete: searches keep
+    answering from the old one meanwhile, and a damaged old index does not matter.
     """
     procs = processes or min(os.cpu_count() or 1, 4)
     # The constructor, not Archive.open: opening a writer would first catch the old index

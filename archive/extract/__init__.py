@@ -35,9 +35,11 @@ __all__ = [
     "normalise",
 ]
 
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"
 """Bump whenever the output for the same input changes: it is recorded with every version,
-and a bump lets the pipeline re-extract stored snapshots (``Re-extract`` commits)."""
+and a bump lets the pipeline re-extract stored snapshots (``Re-extract`` commits).
+2: ``<br>`` is a Markdown hard break; ``aria-hidden`` text is kept; a range selector whose start
+or end matches nothing refuses the page."""
 
 DOCUMENT_SEPARATOR = "\n\n- - -\n\n"
 """Between the pieces of a document combined from several sources: a thematic break, as

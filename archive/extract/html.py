@@ -13,7 +13,7 @@ from archive.errors import ExtractError
 from archive.extract.charset import decode_html
 from archive.extract.content import main_content_markdown
 from archive.extract.markdown import Converter
-from archive.extract.select import apply_remove, apply_select, describe
+from archive.extract.select import RangeMiss, apply_remove, apply_select, describe
 from archive.extract.text import normalise
 from archive.extract.walls import Signal, error_signal
 
@@ -52,9 +52,22 @@ def _page_summary(doc: etree._Element) -> str:
 
 def _wall_error(url: str, signal: Signal) -> ExtractError:
     return ExtractError(
-        f"{url}: this looks like an error page or a bot wall, not the document: "
-        f"{signal.reason}. Check the URL in a browser; if a bot wall blocks us, try js = true "
+        f"not the document: {signal.reason} ({url}: an error page, a login or a bot wall). "
+        "Check the URL in a browser; if a bot wall blocks us, try js = true "
         "(executeClientScripts) or a slower schedule"
+    )
+
+
+def _range_error(url: str, doc: etree._Element, role: str, problems: list[str]) -> ExtractError:
+    consequence = (
+        "the noise it should cut would be archived"
+        if role == "remove"
+        else "the document would be archived without that part"
+    )
+    return ExtractError(
+        f"{url}: {'; '.join(problems)}, so {consequence}: the page is refused (page "
+        f"{_page_summary(doc)}). The site may have changed its layout (update the "
+        f"declaration's {role}) or need JavaScript (js = true)"
     )
 
 
@@ -63,14 +76,20 @@ def html_to_markdown(body: bytes, content_type: str, url: str, source: Source) -
     signal = error_signal(doc, body)
     base = base_url(doc, url)
     if source.remove:
-        apply_remove(doc, source.remove)
+        try:
+            apply_remove(doc, source.remove)
+        except RangeMiss as exc:
+            if signal is not None:
+                raise _wall_error(url, signal) from None
+            raise _range_error(url, doc, "remove", [str(exc)]) from None
     if not source.select:
         markdown = main_content_markdown(doc, base)
     else:
-        roots, misses = apply_select(doc, source.select)
+        selection = apply_select(doc, source.select)
+        roots = selection.roots
+        if (not roots or selection.broken) and signal is not None:
+            raise _wall_error(url, signal)
         if not roots:
-            if signal is not None:
-                raise _wall_error(url, signal)
             filters = (
                 f"; the source also names custom filters we do not run "
                 f"({', '.join(source.filters)}), which the selectors may rely on"
@@ -78,10 +97,13 @@ def html_to_markdown(body: bytes, content_type: str, url: str, source: Source) -
                 else ""
             )
             raise ExtractError(
-                f"{url}: no select selector matched: {'; '.join(misses)} (page "
+                f"{url}: no select selector matched: "
+                f"{'; '.join(selection.misses + selection.broken)} (page "
                 f"{_page_summary(doc)}{filters}). The site may have changed its layout "
                 "(update the declaration's select) or need JavaScript (js = true)"
             )
+        if selection.broken:
+            raise _range_error(url, doc, "select", selection.broken)
         markdown = normalise(Converter(base).convert(roots))
         if not markdown:
             names = ", ".join(describe(s) for s in source.select)

@@ -2,12 +2,15 @@
 
 Written for the hot path (one pass over the selected elements, no second parser) and for stable
 output. Choices that differ from turndown's defaults, on purpose: ATX headings (``#``), ``-``
-bullets, fenced code blocks, ``*`` for emphasis; hidden elements, scripts, styles, embedded
-frames and form controls are dropped; links and images are absolute and without tracking
-parameters (in-page ``#anchors`` stay as they are); Cloudflare-obfuscated e-mail addresses are
-decoded. Tables become GFM tables (an empty header row when the table has none, as the GFM
-plugin Open Terms Archive uses does); one-column tables and tables holding headings are layout,
-not data, and are converted as ordinary blocks so that their headings survive.
+bullets, fenced code blocks, ``*`` for emphasis; ``<br>`` is a hard line break written as a
+backslash at the end of the line (turndown writes two spaces, which normalise() strips);
+elements that are not rendered (``hidden``, inline ``display:none``), scripts, styles, embedded
+frames and form controls are dropped, but ``aria-hidden`` text is kept: it is on the screen;
+links and images are absolute and without tracking parameters (in-page ``#anchors`` stay as they
+are); Cloudflare-obfuscated e-mail addresses are decoded. Tables become GFM tables (an empty
+header row when the table has none, as the GFM plugin Open Terms Archive uses does); one-column
+tables and tables holding headings are layout, not data, and are converted as ordinary blocks so
+that their headings survive.
 """
 
 from __future__ import annotations
@@ -45,19 +48,28 @@ _SPACE_RUN = re.compile(r" {2,}")
 _AROUND_NEWLINE = re.compile(r" *\n *")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _HIDDEN_STYLE = re.compile(
-    r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*hidden)\s*(?:!\s*important\s*)?(?=;|$)",
+    r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse))\s*"
+    r"(?:!\s*important\s*)?(?=;|$)",
     re.IGNORECASE,
 )
 _CF_EMAIL_PATH = "/cdn-cgi/l/email-protection"
+# Inline runs hold a newline only where the page has a <br> (text nodes are collapsed). A lone
+# one is a line break, written as a CommonMark hard break: a backslash before the newline,
+# because normalise() strips trailing spaces (turndown writes two). Two or more <br> in a row
+# already became a blank line, a paragraph break.
+_LINE_BREAK = re.compile(r"(?<!\n)\n(?!\n)")
+HARD_BREAK = "\\\n"
 
 
 def is_hidden(element: etree._Element) -> bool:
-    """Hidden by markup: ``hidden``, ``aria-hidden="true"`` or an inline display:none style."""
+    """Not rendered: the ``hidden`` attribute (not ``until-found``, whose text the browser's
+    find-in-page reveals) or an inline ``display:none`` / ``visibility:hidden|collapse`` style.
+
+    ``aria-hidden="true"`` is not hiding: it hides an element from screen readers only, and
+    its text is on the screen (Open Terms Archive records it too).
+    """
     hidden = element.get("hidden")
     if hidden is not None and hidden.lower() != "until-found":
-        return True
-    aria = element.get("aria-hidden")
-    if aria is not None and aria.strip().lower() == "true":
         return True
     style = element.get("style")
     return bool(style) and _HIDDEN_STYLE.search(style) is not None
@@ -122,13 +134,23 @@ class _Out:
         self.generation = 0  # changes whenever inline text is moved into a block
 
     def flush(self, escape: bool = True) -> None:
+        """Move the inline run into a paragraph block.
+
+        With ``escape`` (the run becomes Markdown) line starts are escaped and each ``<br>``
+        becomes a hard break; without (a heading or a table cell reuses the text) the
+        ``<br>`` stays a bare newline for the caller to render.
+        """
         if not self.inline:
             return
         text = _tidy("".join(self.inline))
         self.inline.clear()
         self.generation += 1
         if text:
-            self.blocks.append((PARA, escape_line_starts(text) if escape else text))
+            if escape:
+                text = escape_line_starts(text)
+                if "\n" in text:
+                    text = _LINE_BREAK.sub(lambda _: HARD_BREAK, text)
+            self.blocks.append((PARA, text))
 
     def add(self, kind: int, text: str) -> None:
         self.flush()

@@ -7,6 +7,10 @@ Selecting a range clones what lies between the two points, with partially covere
 cloned around the covered part (``Range.cloneContents``); removing a range deletes it
 (``Range.deleteContents``). An end point before the start point selects nothing.
 
+A range whose start or end matches nothing refuses the page, in ``select`` and in ``remove``
+alike, as Open Terms Archive does: a missing part, or noise that a range was meant to cut, is
+never archived unnoticed. A CSS ``remove`` selector that matches nothing removes nothing.
+
 To place points, every element gets four positions in document order: its start tag, its
 ``text``, its end tag and its ``tail`` (the text after it), which is how lxml stores text.
 """
@@ -86,15 +90,24 @@ class Span:
         return open_ <= self.end and close >= self.start
 
 
-def resolve_range(doc: etree._Element, selector: RangeSelector, pos: Positions) -> Span | str:
-    """The span of a range selector, or a sentence saying which end matched nothing."""
+class RangeMiss(ExtractError):
+    """A range selector's start or end matches nothing in the page."""
+
+
+def resolve_range(doc: etree._Element, selector: RangeSelector, pos: Positions, role: str) -> Span:
+    """The span of a range selector; RangeMiss names the end that matched nothing.
+
+    ``role`` (``select`` or ``remove``) is only used in the message.
+    """
     start_css = selector.start_before or selector.start_after or ""
     end_css = selector.end_before or selector.end_after or ""
     starts, ends = css(doc, start_css), css(doc, end_css)
     if not starts:
-        return f'its start "{start_css}" matches nothing'
+        raise RangeMiss(
+            f'{role} range {describe(selector)}: its start "{start_css}" matches nothing'
+        )
     if not ends:
-        return f'its end "{end_css}" matches nothing'
+        raise RangeMiss(f'{role} range {describe(selector)}: its end "{end_css}" matches nothing')
     start_el, end_el = starts[0], ends[0]
     start = pos.open[start_el] if selector.start_before else pos.close[start_el] + 1
     end = pos.open[end_el] - 1 if selector.end_before else pos.close[end_el]
@@ -171,16 +184,16 @@ def delete_span(element: etree._Element, span: Span, pos: Positions) -> None:
 def apply_remove(doc: etree._Element, selectors: Sequence[Selector]) -> None:
     """Remove every element and range that a ``remove`` selector matches (all found first).
 
-    A remove selector that matches nothing removes nothing, as in Open Terms Archive.
+    A CSS selector that matches nothing removes nothing, as in Open Terms Archive; a range
+    whose start or end matches nothing raises RangeMiss (the page is refused).
     """
     elements = [el for s in selectors if isinstance(s, str) for el in css(doc, s)]
     ranges = [s for s in selectors if isinstance(s, RangeSelector)]
     if ranges:
         pos = Positions(doc)
-        spans = [resolve_range(doc, selector, pos) for selector in ranges]
+        spans = [resolve_range(doc, selector, pos, "remove") for selector in ranges]
         for span in spans:
-            if isinstance(span, Span):
-                delete_span(doc, span, pos)
+            delete_span(doc, span, pos)
     for element in elements:
         drop(element)
 
@@ -198,13 +211,28 @@ def _without_nested(elements: list[etree._Element]) -> list[etree._Element]:
     return result
 
 
-def apply_select(doc: etree._Element, selectors: Sequence[Selector]) -> tuple[list, list[str]]:
-    """The selected roots in document order, and a note for each selector that matched nothing.
+@dataclass
+class Selection:
+    """What ``select`` found: the roots in document order, and what went wrong.
+
+    ``misses`` are selectors that selected nothing (CSS selectors matching nothing, ranges
+    whose end comes before their start): the page is refused only when nothing was selected.
+    ``broken`` are ranges whose start or end matches nothing: they refuse the page.
+    """
+
+    roots: list[etree._Element]
+    misses: list[str]
+    broken: list[str]
+
+
+def apply_select(doc: etree._Element, selectors: Sequence[Selector]) -> Selection:
+    """The selected roots in document order, with a note for each selector that failed.
 
     CSS matches nested in another match, or inside a selected range, are dropped so that no
     text appears twice. Ranges are returned as clones.
     """
     misses: list[str] = []
+    broken: list[str] = []
     matches: list[etree._Element] = []
     spans: list[Span] = []
     needs_order = len(selectors) > 1 or any(isinstance(s, RangeSelector) for s in selectors)
@@ -216,16 +244,18 @@ def apply_select(doc: etree._Element, selectors: Sequence[Selector]) -> tuple[li
                 misses.append(f"{describe(selector)} matches nothing")
             matches.extend(found)
         elif pos is not None:  # always true for a range: ranges make needs_order true
-            span = resolve_range(doc, selector, pos)
-            if isinstance(span, str):
-                misses.append(f"range {describe(selector)}: {span}")
-            elif span.start > span.end:
+            try:
+                span = resolve_range(doc, selector, pos, "select")
+            except RangeMiss as exc:
+                broken.append(str(exc))
+                continue
+            if span.start > span.end:
                 misses.append(f"range {describe(selector)}: its end comes before its start")
             else:
                 spans.append(span)
     matches = _without_nested(matches)
     if pos is None:
-        return matches, misses
+        return Selection(matches, misses, broken)
     pieces: list[tuple[int, etree._Element]] = [
         (pos.open[el], el)
         for el in matches
@@ -233,4 +263,4 @@ def apply_select(doc: etree._Element, selectors: Sequence[Selector]) -> tuple[li
     ]
     pieces.extend((span.start, clone_span(doc, span, pos)) for span in spans)
     pieces.sort(key=lambda item: item[0])
-    return [el for _, el in pieces], misses
+    return Selection([el for _, el in pieces], misses, broken)

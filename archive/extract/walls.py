@@ -1,12 +1,18 @@
-"""Pages that are not the document: error pages and bot walls served with a 200 status.
+"""Pages that are not the document: error pages, login walls and bot walls served with a 200.
 
 A page is suspect when its ``<title>`` (or one of its `` | ``/`` - `` separated parts) or its
 first ``<h1>`` *is* an error phrase ("404", "Page not found", "Access denied", "Just a
 moment...", "Attention Required!", "Are you a robot?", ...), not when the text merely contains
 one: a policy that says "if the data is not found" is fine. The challenge pages of the common
 bot-protection services (Cloudflare, Imperva/Incapsula, DataDome, PerimeterX) are recognised by
-markers in the HTML too. A suspect page is only rejected when its extracted text is short, so
-that a real policy whose template happens to match is never lost; the thresholds are below.
+markers in the HTML too.
+
+Login walls are recognised by a sign-in title or heading ("Sign in", "Log in to Acme"), by the
+phrases that ask for it ("Sign in to continue", "You must be logged in"), or by a password field;
+captcha walls by the phrases they show ("Verify you are human", "unusual traffic from your
+computer network", "Press & Hold"). A suspect page is only rejected when its extracted text is
+short, so that a real policy whose template happens to match (a login box in the header, a
+sentence about signing in) is never lost; the thresholds are below.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from lxml import etree
 
 MAX_WORDS_WITH_ERROR_TITLE = 1000  # error pages are short; policies are long
 MAX_WORDS_WITH_WALL_MARKER = 300
+MAX_WORDS_WITH_LOGIN_PHRASE = 300
+MAX_WORDS_WITH_PASSWORD_FIELD = 250  # policies with a login box in their header are longer
 
 # Whole titles or headings that an error page or a bot wall has; each must match all of a
 # title part or heading, optionally after a status code ("404 - Page not found").
@@ -65,6 +73,51 @@ _ERROR_PHRASE = re.compile(
     + r")\W*",
     re.IGNORECASE,
 )
+# Whole titles or headings of a sign-in page.
+LOGIN_PHRASES = (
+    r"(?:please\s+)?(?:sign|log)\s*-?\s*(?:in|on)(?:\s+(?:to|with|into)\b.*)?"
+    r"(?:\s+or\s+(?:sign|register|create)\b.*)?",
+    r"(?:please\s+)?login(?:\s+(?:to|required|page)\b.*)?",
+    r"(?:authentication|login|sign[-\s]?in)\s+required",
+    r"(?:welcome\s+back|access\s+your\s+account)\W*(?:sign|log)\s*-?\s*in.*",
+)
+_LOGIN_PHRASE = re.compile(r"(?:" + "|".join(LOGIN_PHRASES) + r")\W*", re.IGNORECASE)
+# Phrases in the visible text of a login wall or a captcha wall (matched lower case, with
+# whitespace collapsed).
+LOGIN_TEXT_MARKERS = (
+    "sign in to continue",
+    "log in to continue",
+    "login to continue",
+    "sign in to view this",
+    "log in to view this",
+    "you must be logged in",
+    "you need to be logged in",
+    "you must sign in",
+    "you need to sign in",
+    "you must log in",
+    "you need to log in",
+)
+CAPTCHA_TEXT_MARKERS = (
+    "verify you are human",
+    "verify that you are human",
+    "verify you are a human",
+    "confirm you are human",
+    "confirm that you are human",
+    "i'm not a robot",
+    "i am not a robot",
+    "unusual traffic from your computer network",
+    "enter the characters you see below",
+    "type the characters you see",
+    "press & hold to confirm",
+    "press and hold to confirm",
+    "complete the security check to access",
+    "solve the captcha",
+    "complete the captcha",
+    "checking if the site connection is secure",
+    "checking your browser before accessing",
+    "why have i been blocked",
+    "this website is using a security service to protect itself",
+)
 _TITLE_PARTS = re.compile(r"\s+[|\-–—:·]+\s+|\s*\|\s*")
 # Challenge pages of Cloudflare, Imperva/Incapsula, DataDome and PerimeterX. Plain captcha
 # widgets (g-recaptcha, Turnstile) are not markers: contact forms on short imprints use them.
@@ -86,6 +139,24 @@ def _text(element: etree._Element | None) -> str:
 
 def _is_error_phrase(text: str) -> bool:
     return bool(text) and len(text) <= 120 and _ERROR_PHRASE.fullmatch(text) is not None
+
+
+def _is_login_phrase(text: str) -> bool:
+    return bool(text) and len(text) <= 80 and _LOGIN_PHRASE.fullmatch(text) is not None
+
+
+def _visible_text(doc: etree._Element) -> str:
+    """The body's text without scripts and styles, lower case, whitespace collapsed."""
+    parts = doc.xpath(
+        "//body//text()[not(ancestor::script) and not(ancestor::style) and not(ancestor::template)]"
+    )
+    return " ".join(" ".join(str(p) for p in parts).split()).lower().replace("\u2019", "'")
+
+
+def _has_password_field(doc: etree._Element) -> bool:
+    return any(
+        (field.get("type") or "").strip().lower() == "password" for field in doc.iter("input")
+    )
 
 
 @dataclass(frozen=True)
@@ -111,5 +182,31 @@ def error_signal(doc: etree._Element, raw: bytes) -> Signal | None:
         if marker in raw:
             return Signal(
                 f'it holds the bot-wall marker "{marker.decode()}"', MAX_WORDS_WITH_WALL_MARKER
+            )
+    text = _visible_text(doc)
+    return login_signal(doc, title, heading, text) or captcha_signal(text)
+
+
+def login_signal(doc: etree._Element, title: str, heading: str, text: str) -> Signal | None:
+    """Why the page looks like a login wall, or None (``text``: its visible text)."""
+    wall = "it is a login wall (the document is behind a sign-in, which the archive cannot pass)"
+    if _is_login_phrase(title) or any(_is_login_phrase(p) for p in _TITLE_PARTS.split(title)):
+        return Signal(f'{wall}: its title is "{title}"', MAX_WORDS_WITH_LOGIN_PHRASE)
+    if _is_login_phrase(heading):
+        return Signal(f'{wall}: its main heading is "{heading}"', MAX_WORDS_WITH_LOGIN_PHRASE)
+    for phrase in LOGIN_TEXT_MARKERS:
+        if phrase in text:
+            return Signal(f'{wall}: it says "{phrase}"', MAX_WORDS_WITH_LOGIN_PHRASE)
+    if _has_password_field(doc):
+        return Signal(f"{wall}: it has a password field", MAX_WORDS_WITH_PASSWORD_FIELD)
+    return None
+
+
+def captcha_signal(text: str) -> Signal | None:
+    """Why the page looks like a captcha or bot wall by what it says (``text``), or None."""
+    for phrase in CAPTCHA_TEXT_MARKERS:
+        if phrase in text:
+            return Signal(
+                f'it is a captcha or bot wall: it says "{phrase}"', MAX_WORDS_WITH_WALL_MARKER
             )
     return None

@@ -7,18 +7,26 @@ there, one at a time, and callers from any thread wait for their result.
 With the SSRF guard on, two layers keep the browser on public addresses: a route handler that
 aborts requests to refused hosts before Chromium sends them, and the :class:`GuardProxy`
 through which Chromium sends everything (it also covers redirect hops and DNS rebinding).
+
+Navigation and settling share one deadline, ``min([fetch] browser_timeout, max_fetch_seconds)``;
+the caller waits a few seconds more at most, and if the worker is still stuck then (a page
+that hangs the renderer makes even reading the DOM block), the worker is abandoned and the next
+page gets a new one. A page that ends on Chromium's own error page (``chrome-error://``,
+"This site can't be reached") is a failed fetch, never a document.
 """
 
 from __future__ import annotations
 
 import contextlib
 import queue
+import re
 import shutil
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,6 +36,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from archive.config import FetchSettings
 from archive.errors import FetchError
+from archive.fetch.deadline import Deadline
 from archive.fetch.guard import AddressPolicy, Resolver, check_host_allowed, parse_target, resolve
 from archive.fetch.proxy import BLOCKED_HEADER, GuardProxy
 
@@ -43,6 +52,12 @@ LAUNCH_ARGS = [
     "--disable-sync",
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
 ]
+CALLER_GRACE_SECONDS = 5.0  # how much longer than the deadline a caller waits for the worker
+CHROME_ERROR_URL = "chrome-error://"
+_NET_ERROR = re.compile(  # the page's error code, from its data or its "error-code" element
+    r""""errorCode":"(ERR_[A-Z0-9_]+)"|class="error-code"[^>]*>(?:<!--.*?-->)?\s*(ERR_[A-Z0-9_]+)"""
+)
+_CHROME_ERROR_PAGE = re.compile(r"""<body[^>]*class=["'][^"']*\bneterror\b""", re.IGNORECASE)
 NO_BROWSER = (
     "page needs a browser: install Debian's chromium (apt-get install chromium) or "
     "set [fetch] browser_path"
@@ -123,6 +138,50 @@ def route_handler(
 class _Job:
     url: str
     future: Future[Rendered]
+    started: threading.Event = field(default_factory=threading.Event)
+    started_at: float = 0.0
+    worker: threading.Thread | None = None
+
+    def start(self, worker: threading.Thread) -> None:
+        self.started_at, self.worker = time.monotonic(), worker
+        self.started.set()
+
+    def running_for(self) -> float:
+        return time.monotonic() - self.started_at
+
+
+def render_limit(settings: FetchSettings) -> tuple[float, str]:
+    """Seconds a page may take in the browser, and the setting that says so."""
+    if settings.max_fetch_seconds <= settings.browser_timeout:
+        return settings.max_fetch_seconds, "[fetch] max_fetch_seconds"
+    return settings.browser_timeout, "[fetch] browser_timeout"
+
+
+def too_slow_in_browser(url: str, settings: FetchSettings) -> FetchError:
+    limit, setting = render_limit(settings)
+    host = urlsplit(url).hostname or url
+    return FetchError(
+        f"{host} sent its response too slowly: {url} did not finish loading in the browser "
+        f"within {limit:g} s ({setting}); it will be retried",
+        transient=True,
+        url=url,
+    )
+
+
+def chrome_error(url: str, final_url: str, html: str) -> FetchError | None:
+    """The failure behind Chromium's own error page, if the page ended on one."""
+    if not final_url.startswith(CHROME_ERROR_URL) and not _CHROME_ERROR_PAGE.search(html):
+        return None
+    code = _NET_ERROR.search(html)
+    what = f"net::{code.group(1) or code.group(2)}" if code else "no error code"
+    host = urlsplit(url).hostname
+    return FetchError(
+        f"the browser ended on its own error page ({what}) while loading {url}, not on the "
+        f"document; the site {host} (or a page it sent the browser to) may be down — it will "
+        "be retried",
+        transient=True,
+        url=url,
+    )
 
 
 class BrowserRenderer:
@@ -146,12 +205,42 @@ class BrowserRenderer:
             if self._closed:
                 raise RuntimeError("the fetcher is closed")
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._work, name="fetch-browser", daemon=True
-                )
-                self._thread.start()
+                self._start_worker()
             self._jobs.put(job)
-        return job.future.result()
+        # one page at a time: the pages queued before this one are bounded the same way
+        job.started.wait()
+        limit = render_limit(self._settings)[0] + CALLER_GRACE_SECONDS
+        try:
+            return job.future.result(timeout=max(0.0, limit - job.running_for()))
+        except FutureTimeout:
+            self._abandon(job.worker)
+            raise too_slow_in_browser(url, self._settings) from None
+
+    def _start_worker(self) -> None:
+        """Start a worker thread on ``self._jobs`` (called with the lock held)."""
+        self._thread = threading.Thread(
+            target=self._work, args=(self._jobs,), name="fetch-browser", daemon=True
+        )
+        self._thread.start()
+
+    def _abandon(self, worker: threading.Thread | None) -> None:
+        """Leave a stuck worker behind (it stops once its page returns, if ever) and give the
+        pages queued behind it to a new worker."""
+        with self._lock:
+            if worker is None or self._thread is not worker:
+                return
+            stuck, self._jobs = self._jobs, queue.SimpleQueue()
+            moved = 0
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    job = stuck.get_nowait()
+                    if job is not None:
+                        self._jobs.put(job)
+                        moved += 1
+            stuck.put(None)
+            self._thread = None
+            if moved and not self._closed:
+                self._start_worker()
 
     def close(self) -> None:
         """Close the browser and stop the worker thread."""
@@ -165,11 +254,12 @@ class BrowserRenderer:
 
     # ------------------------------------------------------------ the worker thread
 
-    def _work(self) -> None:
+    def _work(self, jobs: queue.SimpleQueue[_Job | None]) -> None:
         session = _Session(self._settings, self._policy, self._resolver)
         try:
-            while (job := self._jobs.get()) is not None:
+            while (job := jobs.get()) is not None:
                 if job.future.set_running_or_notify_cancel():
+                    job.start(threading.current_thread())
                     try:
                         job.future.set_result(session.render(job.url))
                     except Exception as exc:  # noqa: BLE001 -- re-raised in the caller's thread
@@ -226,7 +316,7 @@ class _Session:
         browser = self.start()
         refusals: list[str] = []
         seen = self.proxy.refused if self.proxy else 0
-        deadline = time.monotonic() + self.settings.browser_timeout
+        deadline = Deadline(render_limit(self.settings)[0])
         try:
             context = browser.new_context(
                 user_agent=self.settings.user_agent, service_workers="block", accept_downloads=False
@@ -249,13 +339,7 @@ class _Session:
                 headers=headers,
             )
         except PlaywrightTimeout:
-            raise FetchError(
-                f"{url} did not finish loading in the browser within "
-                f"{self.settings.browser_timeout:g} s ([fetch] browser_timeout); "
-                "it will be retried",
-                transient=True,
-                url=url,
-            ) from None
+            raise too_slow_in_browser(url, self.settings) from None
         except PlaywrightError as exc:
             raise _navigation_error(exc, url, refusals + self._proxy_refusals(seen)) from None
         finally:
@@ -263,6 +347,12 @@ class _Session:
         if BLOCKED_HEADER.lower() in rendered.headers:
             reasons = self._proxy_refusals(seen) or ["the SSRF guard refused the page"]
             raise FetchError(reasons[-1], transient=False, url=url)
+        error = chrome_error(url, rendered.final_url, rendered.html)
+        if error is not None:
+            refusals += self._proxy_refusals(seen)
+            if refusals:  # the guard stopped a navigation: say so, not "the site is down"
+                raise FetchError(refusals[-1], transient=False, url=url)
+            raise error
         return rendered
 
     def _proxy_refusals(self, seen: int) -> list[str]:
@@ -286,8 +376,8 @@ def _close_context(context: BrowserContext) -> None:
         context.close()
 
 
-def _ms_left(deadline: float) -> float:
-    return max(1.0, (deadline - time.monotonic()) * 1000)
+def _ms_left(deadline: Deadline) -> float:
+    return max(1.0, deadline.remaining() * 1000)
 
 
 def _navigation_error(exc: PlaywrightError, url: str, refusals: list[str]) -> FetchError:

@@ -3,6 +3,8 @@
 Each hop (the first request and every redirect) is checked by the SSRF guard and sent to a
 validated address, with the host name kept for the Host header, SNI and certificate checks.
 Connection pools are kept per (scheme, address, port, host name) and reused across threads.
+One :class:`~archive.fetch.deadline.Deadline` (``[fetch] max_fetch_seconds``) bounds the whole
+fetch, every hop and every socket read included.
 """
 
 from __future__ import annotations
@@ -31,6 +33,14 @@ from urllib3.util.ssl_ import create_urllib3_context
 
 from archive.config import FetchSettings
 from archive.errors import FetchError
+from archive.fetch.deadline import (
+    Deadline,
+    DeadlineHTTPPool,
+    DeadlineHTTPSPool,
+    FetchClock,
+    resolve_within,
+    too_slow,
+)
 from archive.fetch.guard import AddressPolicy, IPAddress, Resolver, Target, check_host_allowed
 from archive.fetch.guard import parse_target as _parse_target
 from archive.fetch.guard import resolve as system_resolve
@@ -41,7 +51,6 @@ from archive.fetch.throttle import Throttle
 ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,application/pdf,*/*;q=0.8"
 CHUNK = 64 * 1024
 DISCARD_LIMIT = 64 * 1024  # bytes of an unwanted body read to keep the connection reusable
-TOTAL_TIME_FACTOR = 10  # a whole response may take this many times [fetch] timeout
 MAX_POOLS = 256
 _DECODABLE = frozenset({"identity", "", *HTTPResponse.CONTENT_DECODERS})
 
@@ -63,6 +72,7 @@ class HttpClient:
         self._throttle = throttle
         self._resolver = resolver
         self._timeout = urllib3.Timeout(connect=settings.timeout, read=settings.timeout)
+        self._clock = FetchClock()
         self._headers = {
             "User-Agent": settings.user_agent,
             "Accept": ACCEPT,
@@ -75,7 +85,18 @@ class HttpClient:
     def get(
         self, url: str, *, etag: str | None = None, last_modified: str | None = None
     ) -> Fetched:
-        """GET ``url``, following redirects; a 304 answer gives ``not_modified=True``."""
+        """GET ``url``, following redirects; a 304 answer gives ``not_modified=True``.
+
+        The whole fetch must end within ``[fetch] max_fetch_seconds`` (time spent waiting for
+        the throttle not counted), or it fails with a transient "too slowly" error.
+        """
+        deadline = Deadline(self._settings.max_fetch_seconds)
+        with self._clock.running(deadline):
+            return self._get(url, deadline, etag, last_modified)
+
+    def _get(
+        self, url: str, deadline: Deadline, etag: str | None, last_modified: str | None
+    ) -> Fetched:
         headers = dict(self._headers)
         if etag:
             headers["If-None-Match"] = etag
@@ -85,10 +106,18 @@ class HttpClient:
         while True:
             target = _parse_target(current)
             addresses = check_host_allowed(
-                target.host, target.port, policy=self._policy, resolver=self._resolver, url=current
+                target.host,
+                target.port,
+                policy=self._policy,
+                resolver=resolve_within(self._resolver, deadline, url),
+                url=current,
             )
+            queued = time.monotonic()
             with self._throttle.slot(target.host):
-                response = self._send(target, addresses, current, headers)
+                deadline.extend(time.monotonic() - queued)  # our queue, not the server's time
+                if deadline.expired():
+                    raise too_slow(url, deadline)
+                response = self._send(target, addresses, current, headers, deadline)
                 location = response.headers.get("Location")
                 if response.status not in REDIRECTS or not location:
                     return self._finish(response, url, current, etag, last_modified)
@@ -124,7 +153,12 @@ class HttpClient:
     # ------------------------------------------------------------------ one request
 
     def _send(
-        self, target: Target, addresses: list[IPAddress], url: str, headers: dict[str, str]
+        self,
+        target: Target,
+        addresses: list[IPAddress],
+        url: str,
+        headers: dict[str, str],
+        deadline: Deadline,
     ) -> BaseHTTPResponse:
         try:
             path = parse_url(url).request_uri
@@ -135,6 +169,7 @@ class HttpClient:
         headers = {**headers, "Host": target.authority}
         failure: HTTPError | None = None
         for address in addresses:  # the next address only when connecting failed
+            timeout = self._settings.timeout
             try:
                 return self._pool(target, address).urlopen(
                     "GET",
@@ -146,13 +181,16 @@ class HttpClient:
                     decode_content=True,
                     assert_same_host=False,
                     release_conn=False,
+                    timeout=urllib3.Timeout(
+                        connect=deadline.bound(timeout), read=deadline.bound(timeout)
+                    ),
                 )
             except (NewConnectionError, ConnectTimeoutError) as exc:
                 failure = exc
             except (HTTPError, OSError) as exc:
-                raise network_error(exc, url, self._settings.timeout) from exc
+                raise self._network_error(exc, url) from exc
         assert failure is not None
-        raise network_error(failure, url, self._settings.timeout) from failure
+        raise self._network_error(failure, url) from failure
 
     def _finish(
         self,
@@ -223,30 +261,27 @@ class HttpClient:
                 )
             if encoding in ("", "identity") and length.isdigit() and int(length) > limit:
                 raise too_large
-            deadline = time.monotonic() + TOTAL_TIME_FACTOR * self._settings.timeout
             chunks, total = [], 0
             for chunk in response.stream(CHUNK, decode_content=True):
                 total += len(chunk)
                 if total > limit:
                     raise too_large
-                if time.monotonic() > deadline:
-                    raise FetchError(
-                        f"{url} sent its body too slowly (over {TOTAL_TIME_FACTOR} × [fetch] "
-                        "timeout); it will be retried",
-                        transient=True,
-                        url=url,
-                        status=response.status,
-                    )
                 chunks.append(chunk)
         except FetchError:
             response.close()
             raise
         except (HTTPError, OSError) as exc:
             response.close()
-            raise network_error(exc, url, self._settings.timeout) from exc
+            raise self._network_error(exc, url) from exc
         finally:
             response.release_conn()
         return b"".join(chunks)
+
+    def _network_error(self, exc: BaseException, url: str) -> FetchError:
+        deadline = self._clock.deadline
+        if deadline is not None and deadline.expired():
+            return too_slow(url, deadline)
+        return network_error(exc, url, self._settings.timeout)
 
     def _pool(self, target: Target, address: IPAddress) -> urllib3.HTTPConnectionPool:
         key = (target.scheme, address, target.port, target.host)
@@ -260,9 +295,10 @@ class HttpClient:
                 "maxsize": self._settings.concurrency,
                 "block": False,
                 "retries": False,
+                "clock": self._clock,
             }
             if target.scheme == "https":
-                pool = urllib3.HTTPSConnectionPool(
+                pool = DeadlineHTTPSPool(
                     str(address),
                     target.port,
                     ssl_context=self._tls(),
@@ -272,7 +308,7 @@ class HttpClient:
                     **common,
                 )
             else:
-                pool = urllib3.HTTPConnectionPool(str(address), target.port, **common)
+                pool = DeadlineHTTPPool(str(address), target.port, **common)
             self._pools[key] = pool
             evicted = self._pools.popitem(last=False)[1] if len(self._pools) > MAX_POOLS else None
         if evicted is not None:

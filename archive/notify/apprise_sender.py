@@ -9,6 +9,7 @@ their providers' fixed hosts.
 from __future__ import annotations
 
 import warnings
+from datetime import UTC, datetime
 from types import ModuleType
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ GENERIC_HTTP = {
     "form": "http",
     "forms": "https",
 }
+MAX_CHAT_LINES = 5  # of each side of a flapping notice
 
 
 def load_apprise() -> ModuleType:
@@ -50,8 +52,30 @@ def message_body(alert: AlertContent) -> str:
         lines += [f"> {render_text(p)}" for p in s.passages[:3]]
     elif alert.event == content.POLICY_FAILING:
         lines.append(f"{f['failures']} failed checks in a row: {f['reason']}")
+    elif alert.event == content.POLICY_FLAPPING:
+        lines += _flap_body(f)
     lines += [f"{name}: {url}" for name, url in alert.links.items() if name in ("diff", "policy")]
     return "\n\n".join(lines)
+
+
+def _flap_body(facts: dict) -> list[str]:
+    """A flapping notice: what the page went back to, the lines that differ, what to do."""
+    removed, added = facts.get("lines_removed") or [], facts.get("lines_added") or []
+    when = facts.get("returned_to_date")
+    back = (
+        datetime.fromisoformat(when).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if when else "?"
+    )
+    diff = [f"- {x}" for x in removed[:MAX_CHAT_LINES]] + [f"+ {x}" for x in added[:MAX_CHAT_LINES]]
+    more = max(len(removed) - MAX_CHAT_LINES, 0) + max(len(added) - MAX_CHAT_LINES, 0)
+    if more:
+        diff.append(f"…and {more} more lines")
+    return [
+        f"Back to the text it served at {back}: alerts for this policy are held "
+        f"(lines removed: {len(removed)}, lines added: {len(added)}).",
+        "```\n" + ("\n".join(diff) or "(no lines differ besides whitespace)") + "\n```",
+        "If this is noise, add an `ignore` pattern or a `remove` selector to the policy "
+        "(docs/noise.md).",
+    ]
 
 
 def check_apprise_target(url: str, settings: NotifySettings) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from archive.notify.changes import ChangeSummary, summarize
+from store.paths import url_segment
 
 if TYPE_CHECKING:
     from archive.app import Archive
@@ -21,12 +22,14 @@ SEARCH_MATCHED = "search_matched"
 SEARCH_UNMATCHED = "search_unmatched"
 POLICY_FAILING = "policy_failing"
 POLICY_RECOVERED = "policy_recovered"
+POLICY_FLAPPING = "policy_flapping"
 CONFIRM = "confirm"
 VERSION_EVENTS = (VERSION_RECORDED, SEARCH_MATCHED, SEARCH_UNMATCHED)
 
 
 def _q(value: str) -> str:
-    return quote(value, safe="")
+    """A service or type name as a URL path segment, as the web UI's routes spell it."""
+    return quote(url_segment(value), safe="")
 
 
 class Links:
@@ -92,6 +95,8 @@ class AlertContent:
             return f"{label}: {self.facts['failures']} failed checks in a row"
         if self.event == POLICY_RECOVERED:
             return f"{label} is fetched again"
+        if self.event == POLICY_FLAPPING:
+            return f"{label} flaps between two texts: alerts held"
         return "Confirm your Policy Archive subscription"
 
 
@@ -117,6 +122,10 @@ class ContentBuilder:
             links = {}
             if facts.get("service"):
                 links["policy"] = self.links.policy(facts["service"], facts["type"])
+            if event == POLICY_FLAPPING and facts.get("previous") and facts.get("version"):
+                service, type_ = facts["service"], facts["type"]
+                links["diff"] = self.links.diff(service, type_, facts["previous"], facts["version"])
+                links["version"] = self.links.version(service, type_, facts["version"])
             return AlertContent(alert_id, event, facts, created, links)
         service, type_ = facts["service"], facts["type"]
         new, old = facts["version"], facts.get("previous")

@@ -2,7 +2,9 @@
 
 Every piece of policy text is escaped in the HTML part. Header values are checked before use:
 a CR, LF or other control character in any header is refused (:class:`HeaderInjectionError`),
-never folded or silently stripped.
+never folded or silently stripped. ``List-Unsubscribe`` is written literally
+(``<https://…>, <mailto:…>``, RFC 2369): never RFC 2047-encoded, so mail providers find the
+one-click link.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import formatdate
+from email.policy import SMTP, Policy
+from email.utils import formatdate, parseaddr
 from html import escape
 
 from archive.notify import content
@@ -24,6 +27,39 @@ from archive.notify.subscriptions import Subscription
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 INS_STYLE = "background:#d4f7d4;text-decoration:none"
 DEL_STYLE = "background:#fbd5d5"
+
+
+MAX_HEADER_LINE = 998
+"""RFC 5322's limit on a line, without its CRLF."""
+
+
+class ListHeader:
+    """An RFC 2369 list header (``<url>, <mailto:…>``): kept as written, never encoded.
+
+    The standard policy folds a long unstructured header into RFC 2047 encoded words, which
+    hides the URLs from mail providers; this header is one line when it fits in
+    :data:`MAX_HEADER_LINE` and is otherwise folded only between its entries.
+    """
+
+    max_count = 1
+
+    @classmethod
+    def parse(cls, value: str, kwds: dict) -> None:
+        kwds["decoded"] = value
+        kwds["parse_tree"] = None  # only fold() would use it, and fold() is our own
+
+    def fold(self, *, policy: Policy) -> str:
+        name, value = self.name, str(self)  # type: ignore[attr-defined]
+        if len(name) + 2 + len(value) <= MAX_HEADER_LINE:
+            return f"{name}: {value}{policy.linesep}"
+        entries = [entry.strip() for entry in value.split(",")]
+        return f"{name}: " + f",{policy.linesep} ".join(entries) + policy.linesep
+
+
+_HEADERS = HeaderRegistry()
+_HEADERS.map_to_type("list-unsubscribe", ListHeader)
+EMAIL_POLICY = SMTP.clone(header_factory=_HEADERS)
+"""The SMTP policy (CRLF, 78-column folding) with literal list headers."""
 
 
 def safe_header(name: str, value: str) -> str:
@@ -60,7 +96,35 @@ def _facts(alert: AlertContent) -> list[tuple[str, str]]:
         rows.append(("May fix itself", "yes" if f.get("transient") else "no: check the source"))
     elif alert.event == content.POLICY_RECOVERED:
         rows.append(("Failed checks before", str(f["failures"])))
+    elif alert.event == content.POLICY_FLAPPING:
+        rows += _flap_facts(alert)
     return rows
+
+
+def _flap_facts(alert: AlertContent) -> list[tuple[str, str]]:
+    f, rows = alert.facts, []
+    if f.get("returned_to"):
+        back = f"{_date(f.get('returned_to_date'))} ({f['returned_to'][:10]})"
+        rows.append(("Back to the text of", back))
+    if f.get("version"):
+        rows.append(("Recorded", f"{_date(f.get('date'))} ({f['version'][:10]})"))
+    removed, added = flap_lines(alert)
+    return [*rows, ("Lines removed", str(len(removed))), ("Lines added", str(len(added)))]
+
+
+FLAP_ADVICE = (
+    "If these lines are noise, add an `ignore` pattern to the policy in config.toml (for a "
+    "few volatile words inside the policy) or a `remove` selector (for a banner or a block): "
+    "see docs/noise.md, “Pages that flap”. Once the page serves one text again for a "
+    "day, its changes alert as usual."
+)
+
+
+def flap_lines(alert: AlertContent) -> tuple[list[str], list[str]]:
+    """The lines a flapping notice lists: (only in the text before, only in the new one)."""
+    removed = alert.facts.get("lines_removed") or []
+    added = alert.facts.get("lines_added") or []
+    return [str(x) for x in removed], [str(x) for x in added]
 
 
 def _lead(alert: AlertContent) -> str:
@@ -77,6 +141,12 @@ def _lead(alert: AlertContent) -> str:
         return "A change made this document stop matching your saved search."
     if alert.event == content.POLICY_FAILING:
         return "This document could not be fetched several times in a row."
+    if alert.event == content.POLICY_FLAPPING:
+        return (
+            "This document went back to the text it served less than a day before, as an A/B "
+            "test or servers out of step do. Every version is still recorded, but alerts about "
+            "it are held (this is the only notice) until it serves one text again."
+        )
     return "This document is being fetched again."
 
 
@@ -104,6 +174,13 @@ def alert_text(alert: AlertContent) -> str:
             lines += ["  " + render_text(passage), ""]
         if s.more_passages:
             lines += [f"  …and {s.more_passages} more changed passages (see the full diff).", ""]
+    if alert.event == content.POLICY_FLAPPING:
+        removed, added = flap_lines(alert)
+        lines += ["", "Lines that differ between the two texts (- removed, + added):", ""]
+        lines += [f"  - {line}" for line in removed] + [f"  + {line}" for line in added]
+        if not removed and not added:
+            lines.append("  (none besides whitespace)")
+        lines += ["", FLAP_ADVICE]
     lines.append("")
     lines += [f"{label}: {url}" for label, url in _link_rows(alert)]
     return "\n".join(lines).rstrip() + "\n"
@@ -152,6 +229,8 @@ def alert_html(alert: AlertContent) -> str:
         ]
         if s.more_passages:
             parts.append(f"<p>…and {s.more_passages} more changed passages.</p>")
+    if alert.event == content.POLICY_FLAPPING:
+        parts += _flap_html(alert)
     links = " · ".join(
         f'<a href="{escape(url, quote=True)}">{escape(label)}</a>'
         for label, url in _link_rows(alert)
@@ -159,6 +238,18 @@ def alert_html(alert: AlertContent) -> str:
     if links:
         parts.append(f"<p>{links}</p>")
     return "\n".join(parts)
+
+
+def _flap_html(alert: AlertContent) -> list[str]:
+    removed, added = flap_lines(alert)
+    items = [f'<li><del style="{DEL_STYLE}">{escape(line)}</del></li>' for line in removed]
+    items += [f'<li><ins style="{INS_STYLE}">{escape(line)}</ins></li>' for line in added]
+    advice = re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(FLAP_ADVICE))
+    return [
+        "<h3>Lines that differ between the two texts</h3>",
+        f"<ul>{''.join(items)}</ul>" if items else "<p>(none besides whitespace)</p>",
+        f"<p>{advice}</p>",
+    ]
 
 
 def _page(body: str, footer: str) -> str:
@@ -180,7 +271,7 @@ def _footer_html(sub: Subscription, unsubscribe_url: str) -> str:
 
 
 def _message(sender: str, to: str, subject: str, message_id: str) -> EmailMessage:
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=EMAIL_POLICY)
     msg["From"] = safe_header("From", sender)
     msg["To"] = safe_header("To", to)
     msg["Subject"] = safe_header("Subject", subject)
@@ -209,11 +300,22 @@ def alert_email(
         text = f"{subject}\n\n" + "\n\n".join(alert_text(a) for a in alerts)
         html = f"<h1>{escape(subject)}</h1>" + "<hr>".join(alert_html(a) for a in alerts)
     msg = _message(sender, sub.target, subject, f"<{alerts[0].alert_id}@{domain}>")
-    msg["List-Unsubscribe"] = safe_header("List-Unsubscribe", f"<{unsubscribe_url}>")
+    msg["List-Unsubscribe"] = safe_header(
+        "List-Unsubscribe", list_unsubscribe(unsubscribe_url, sender)
+    )
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(text + _footer_text(sub, unsubscribe_url))
     msg.add_alternative(_page(html, _footer_html(sub, unsubscribe_url)), subtype="html")
     return msg
+
+
+def list_unsubscribe(unsubscribe_url: str, sender: str) -> str:
+    """``<https://…>, <mailto:sender?subject=unsubscribe>``: the one-click link (RFC 8058)
+    first, then a mail to the sender's address for clients that only know mailto."""
+    address = parseaddr(sender)[1]
+    if not address:
+        return f"<{unsubscribe_url}>"
+    return f"<{unsubscribe_url}>, <mailto:{address}?subject=unsubscribe>"
 
 
 def confirm_email(

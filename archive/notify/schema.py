@@ -2,10 +2,13 @@
 
 Created with ``CREATE TABLE IF NOT EXISTS`` by whoever opens them first (the writer's
 :func:`archive.notify.attach`, or a CLI command adding a subscription), so readers may use them.
+A table made by an older release gets the columns added since
+(:func:`~archive.notify.subscriptions.ensure_columns`).
 """
 
 from __future__ import annotations
 
+from archive.notify.subscriptions import ensure_columns
 from store.state import State
 
 SCHEMA = """
@@ -18,6 +21,7 @@ CREATE TABLE IF NOT EXISTS notify_subscription (
     query TEXT NOT NULL DEFAULT '',
     secret TEXT NOT NULL DEFAULT '',
     digest INTEGER NOT NULL DEFAULT 0,
+    first_records INTEGER NOT NULL DEFAULT 0,
     origin TEXT NOT NULL,
     status TEXT NOT NULL,
     created TEXT NOT NULL,
@@ -55,8 +59,10 @@ CREATE INDEX IF NOT EXISTS notify_attempt_outbox ON notify_attempt (outbox_id);
 
 
 def ensure_schema(state: State) -> None:
-    """Create the alerting tables if they do not exist yet (idempotent)."""
+    """Create the alerting tables if they do not exist yet, and bring older ones up to date
+    (idempotent)."""
     with state.connect() as db:
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 db.execute(statement)
+    ensure_columns(state)

@@ -4,7 +4,8 @@ A subscription follows one policy (service and type), a whole service, or everyt
 ``query`` it is a saved search, told when a policy starts or stops matching. Subscriptions come
 from ``[[alert]]`` tables in config.toml (``origin = "config"``, active at once, kept in step by
 :func:`sync_config`) or from the CLI (``origin = "cli"``; email ones wait in ``pending`` until
-the address owner confirms: double opt-in).
+the address owner confirms: double opt-in). A policy's first record alerts only the
+subscriptions that ask for it (``first_records``); the others hear of changes only.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Subscription:
     origin: str = CLI
     status: str = ACTIVE
     note: str | None = None
+    first_records: bool = False
 
     @property
     def operator(self) -> bool:
@@ -62,7 +64,9 @@ class Subscription:
     def describe(self) -> str:
         scope = " / ".join(x for x in (self.service, self.type) if x) or "every policy"
         what = f"saved search {self.query!r} in {scope}" if self.query else scope
-        return f"{what}{' (daily digest)' if self.digest else ''}"
+        extras = ["first records too"] if self.first_records else []
+        extras += ["daily digest"] if self.digest else []
+        return what + (f" ({', '.join(extras)})" if extras else "")
 
 
 def _now() -> str:
@@ -112,7 +116,26 @@ def _row(row: sqlite3.Row) -> Subscription:
         origin=row["origin"],
         status=row["status"],
         note=row["note"],
+        first_records=bool(row["first_records"]),
     )
+
+
+def ensure_columns(state: State) -> bool:
+    """Add the columns newer than the table (``first_records``) to an existing table.
+
+    Returns whether the table exists (with every column) now."""
+    columns = {r["name"] for r in state.query("PRAGMA table_info(notify_subscription)")}
+    if not columns:
+        return False
+    if "first_records" not in columns:
+        with state.connect() as db:
+            again = {r["name"] for r in db.execute("PRAGMA table_info(notify_subscription)")}
+            if "first_records" not in again:
+                db.execute(
+                    "ALTER TABLE notify_subscription "
+                    "ADD COLUMN first_records INTEGER NOT NULL DEFAULT 0"
+                )
+    return True
 
 
 class Subscriptions:
@@ -120,11 +143,18 @@ class Subscriptions:
 
     def __init__(self, state: State) -> None:
         self.state = state
+        self._ready = False
+
+    def _ensure(self) -> None:
+        if not self._ready:
+            self._ready = ensure_columns(self.state)
 
     def all(self) -> list[Subscription]:
+        self._ensure()
         return [_row(r) for r in self.state.query("SELECT * FROM notify_subscription ORDER BY id")]
 
     def get(self, sub_id: int) -> Subscription | None:
+        self._ensure()
         rows = self.state.query("SELECT * FROM notify_subscription WHERE id = ?", (sub_id,))
         return _row(rows[0]) if rows else None
 
@@ -134,6 +164,7 @@ class Subscriptions:
     def find(
         self, channel: str, target: str, service: str = "", type_: str = "", query: str = ""
     ) -> Subscription | None:
+        self._ensure()
         rows = self.state.query(
             "SELECT * FROM notify_subscription WHERE channel = ? AND target = ? AND service = ? "
             "AND type = ? AND query = ?",
@@ -151,12 +182,15 @@ class Subscriptions:
         query: str = "",
         secret: str = "",
         digest: bool = False,
+        first_records: bool = False,
     ) -> Subscription:
         """Add (or re-activate) a subscription made outside the config.
 
         Email subscriptions start ``pending`` until confirmed (double opt-in); the caller
         queues the confirmation email. Webhooks get a generated secret unless one is given.
+        ``first_records``: also alert when a policy is recorded for the first time.
         """
+        self._ensure()
         target = check_target(channel, target)
         service, type_, query = service.strip(), type_.strip(), " ".join(query.split())
         if digest and channel != "email":
@@ -175,8 +209,8 @@ class Subscriptions:
             if existing is None:
                 db.execute(
                     "INSERT INTO notify_subscription (channel, target, service, type, query, "
-                    "secret, digest, origin, status, created, changed) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "secret, digest, origin, status, created, changed, first_records) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         channel,
                         target,
@@ -189,13 +223,21 @@ class Subscriptions:
                         status,
                         now,
                         now,
+                        int(first_records),
                     ),
                 )
             else:
                 db.execute(
                     "UPDATE notify_subscription SET secret = ?, digest = ?, status = ?, "
-                    "changed = ?, note = NULL WHERE id = ?",
-                    (secret or existing.secret, int(digest), status, now, existing.id),
+                    "changed = ?, note = NULL, first_records = ? WHERE id = ?",
+                    (
+                        secret or existing.secret,
+                        int(digest),
+                        status,
+                        now,
+                        int(first_records),
+                        existing.id,
+                    ),
                 )
         found = self.find(channel, target, service, type_, query)
         assert found is not None
@@ -222,6 +264,7 @@ class Subscriptions:
         New tables become active subscriptions; tables gone from the config are marked
         ``removed``; an address that unsubscribed (or an endpoint disabled by HTTP 410) stays so.
         """
+        self._ensure()
         now = _now()
         wanted: set[tuple[str, str, str, str, str]] = set()
         with self.state.connect() as db:
@@ -241,21 +284,30 @@ class Subscriptions:
                     key,
                 ).fetchone()
                 secret = alert.secret
+                first = int(alert.first_records)
                 if row is None:
                     if alert.channel == "webhook" and not secret:
                         secret = new_webhook_secret()
                     db.execute(
                         "INSERT INTO notify_subscription (channel, target, service, type, query, "
-                        "secret, digest, origin, status, created, changed) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (*key, secret, int(alert.digest), CONFIG, ACTIVE, now, now),
+                        "secret, digest, origin, status, created, changed, first_records) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (*key, secret, int(alert.digest), CONFIG, ACTIVE, now, now, first),
                     )
                     continue
                 status = row["status"] if row["status"] in (UNSUBSCRIBED, DISABLED) else ACTIVE
                 db.execute(
                     "UPDATE notify_subscription SET secret = ?, digest = ?, origin = ?, "
-                    "status = ?, changed = ? WHERE id = ?",
-                    (secret or row["secret"], int(alert.digest), CONFIG, status, now, row["id"]),
+                    "status = ?, changed = ?, first_records = ? WHERE id = ?",
+                    (
+                        secret or row["secret"],
+                        int(alert.digest),
+                        CONFIG,
+                        status,
+                        now,
+                        first,
+                        row["id"],
+                    ),
                 )
             for row in db.execute(
                 "SELECT id, channel, target, service, type, query FROM notify_subscription "

@@ -1,23 +1,31 @@
 """``policy-archive verify``: is the archive whole, and does every version lead to its sources?
 
-Four checks, each reported with what it looked at and every problem found:
+Six checks, each reported with what it looked at and every problem found:
 
-1. ``git fsck`` of the versions repository;
-2. ``git fsck`` of the snapshots repository;
-3. every version's ``Snapshot`` trailer names a commit of the snapshots repository that holds
+1. ``git fsck --strict`` of the versions repository: any unparsable, missing or broken object
+   and any dangling commit (a commit a killed writer wrote but never put on ``main``) is a
+   problem; dangling blobs and trees are counted as harmless;
+2. the same for the snapshots repository;
+3. no commit on the versions ``main`` has the same tree as its parent (an empty commit);
+4. the same for the snapshots repository;
+5. every version's ``Snapshot`` trailer names a commit of the snapshots repository that holds
    a page of that policy (versions without one, e.g. bulk imports, are counted, not faulted);
-4. the search index is caught up with git (it has indexed up to the versions HEAD, and holds
+6. the search index is caught up with git (it has indexed up to the versions HEAD, and holds
    as many versions and policies as git).
+
+:func:`repair` (``verify --repair``) removes the garbage a killed writer leaves (unreachable
+objects, stale temporary files); it never rewrites history, so empty commits stay reported.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from archive.app import Archive
-from archive.errors import StoreError
-from store.gitrepo import GitRepo
+from store import integrity
+from store.index import IndexDamagedError
 from store.paths import safe_component
 from store.versions import Version
 
@@ -69,28 +77,71 @@ class VerifyReport:
 
 def verify(archive: Archive) -> VerifyReport:
     """Run every check; never stops at the first problem."""
+    repos = (
+        ("versions repository", archive.versions.path),
+        ("snapshots repository", archive.snapshots.path),
+    )
     return VerifyReport(
         checks=[
-            check_fsck("versions repository", archive.versions.git),
-            check_fsck("snapshots repository", archive.snapshots.git),
+            *(check_fsck(name, path) for name, path in repos),
+            *(check_empty_commits(name, path) for name, path in repos),
             check_snapshot_links(archive),
             check_index(archive),
         ]
     )
 
 
-def check_fsck(name: str, repo: GitRepo) -> Check:
-    try:
-        output = repo.fsck()
-    except StoreError as exc:
-        check = Check(f"git fsck of the {name}", ok=False, summary=f"{repo.path}")
-        for line in str(exc).splitlines() or [str(exc)]:
-            if line.strip():
-                check.problem(line.strip())
-        return check
-    dangling = sum(1 for line in output.splitlines() if line.startswith("dangling "))
-    note = f" ({dangling} dangling objects, harmless)" if dangling else ""
-    return Check(f"git fsck of the {name}", ok=True, summary=f"{repo.path}: no problems{note}")
+def repair(archive: Archive) -> list[str]:
+    """Remove what a killed writer left in both repositories; one line per thing done.
+
+    ``archive`` must be open as the writer (``prune`` must not race a commit).
+    """
+    if not archive.writer:
+        raise ValueError("repair needs the archive opened as the writer")
+    return [
+        line
+        for path in (archive.versions.path, archive.snapshots.path)
+        for line in integrity.repair(path)
+    ]
+
+
+def check_fsck(name: str, path: Path) -> Check:
+    report = integrity.fsck(path)
+    check = Check(f"git fsck of the {name}", ok=True, summary=f"{path}: no problems")
+    for line in report.problems:
+        check.problem(line)
+    dangling_commits = sum(1 for p in report.problems if p.startswith("dangling commit "))
+    if not report.ok:
+        check.summary = f"{path}: {len(report.problems)} problem(s)"
+        if dangling_commits == len(report.problems):
+            check.summary += (
+                " (commits an interrupted write left off main: "
+                "`policy-archive verify --repair` removes them)"
+            )
+    elif report.harmless:
+        check.summary += f" ({len(report.harmless)} dangling objects, harmless)"
+    return check
+
+
+def check_empty_commits(name: str, path: Path) -> Check:
+    """Commits whose tree equals their parent's record nothing: reported, never rewritten."""
+    empty = integrity.empty_commits(path)
+    check = Check(f"empty commits in the {name}", ok=True, summary=f"{path}: none")
+    for sha in empty:
+        check.problem(f"commit {sha[:12]} has the same tree as its parent")
+    if empty:
+        check.summary = (
+            f"{path}: {len(empty)} commit(s) that change nothing. They lose no text, and "
+            "policy-archive never rewrites history; to drop them, stop every writer, back up "
+            f"the repository, run `git -C '{path}' filter-branch --prune-empty -- main`, then "
+            "`policy-archive reindex` (every later commit id changes: clones must re-clone"
+            + (
+                ", and versions' Snapshot trailers would no longer resolve: better keep them)"
+                if name.startswith("snapshots")
+                else ")"
+            )
+        )
+    return check
 
 
 def _is_page_of(path: str, version: Version) -> bool:
@@ -137,9 +188,14 @@ def check_index(archive: Archive) -> Check:
     head = archive.versions.head()
     versions = len(archive.versions.log())
     policies = len(archive.versions.policies())
-    stats = archive.index.stats()
     check = Check("search index", ok=True, summary="")
     fix = "run `policy-archive reindex`"
+    try:
+        stats = archive.index.stats()
+    except IndexDamagedError as exc:  # the other checks still run
+        check.problem(str(exc))
+        check.summary = "damaged"
+        return check
     if stats.head != head:
         check.problem(
             f"the index stops at commit {stats.head[:12] if stats.head else '(none)'} but git "

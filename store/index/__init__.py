@@ -11,8 +11,11 @@ from pathlib import Path
 
 from store.index.base import IndexStats, LanguageOf, Progress, SearchIndex
 from store.index.query import (
+    TIME_BUDGET,
     And,
     FieldMatch,
+    IndexBusyError,
+    IndexDamagedError,
     MatchAll,
     Node,
     Not,
@@ -29,8 +32,11 @@ from store.index.query import (
 )
 
 __all__ = [
+    "TIME_BUDGET",
     "And",
     "FieldMatch",
+    "IndexBusyError",
+    "IndexDamagedError",
     "IndexStats",
     "LanguageOf",
     "MatchAll",
@@ -53,7 +59,8 @@ __all__ = [
 
 
 def open_index(path: Path) -> SearchIndex:
-    """The search index stored in ``path`` (created, empty, if absent)."""
+    """The search index stored in ``path``. Opening reads nothing: a missing index reads as
+    empty (``exists()`` is False) until a writer's ``sync`` builds it."""
     from store.index.engine import WhooshIndex
 
     return WhooshIndex(Path(path))

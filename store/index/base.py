@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from store.errors import UnknownVersionError
-from store.index.query import Node, PolicyMatches, SearchQuery, SearchResults
+from store.index.query import TIME_BUDGET, Node, PolicyMatches, SearchQuery, SearchResults
 from store.versions import Version, VersionStore
 
 log = logging.getLogger(__name__)
@@ -79,11 +79,17 @@ class SearchIndex(ABC):
         processes: int | None = None,
         language_of: LanguageOf | None = None,
     ) -> int:
-        """Index every version from scratch. Searches see the old index until it is done."""
+        """Index every version from scratch, without reading the old index (which may be
+        damaged). Searches see the old index until the new one is complete."""
 
     @abstractmethod
     def remove(self, service: str, type_: str) -> bool:
         """Drop a policy and all its versions from the index; False if it was not there."""
+
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether an index has been built (False: missing, or of an older layout; the next
+        ``sync`` builds it)."""
 
     @abstractmethod
     def indexed_head(self) -> str | None:
@@ -93,10 +99,13 @@ class SearchIndex(ABC):
 
     @abstractmethod
     def search(self, query: SearchQuery) -> SearchResults:
-        """Ranked hits (one per policy), facets and a page of highlighted snippets."""
+        """Ranked hits (one per policy), facets and a page of highlighted snippets, with the
+        head the answering index holds. Raises QueryTooBroadError when the query's own CPU
+        time passes ``query.time_budget``, IndexBusyError when the server is too loaded to
+        finish it in time, IndexDamagedError when the index cannot be read."""
 
     @abstractmethod
-    def match_versions(self, node: Node, time_budget: float = 10.0) -> list[PolicyMatches]:
+    def match_versions(self, node: Node, time_budget: float = TIME_BUDGET) -> list[PolicyMatches]:
         """Every policy with a version matching ``node``, with all its versions and which
         matched (for clause timelines). Searches all versions."""
 

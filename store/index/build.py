@@ -7,13 +7,20 @@ yet. When all are done, the parent, which has held the index's write lock throug
 commits one new table of contents made of exactly those segments: readers see the old index
 until that moment, then the new one. This is how whoosh's own multi-process writer
 (``whoosh.multiproc.MpWriter``) works; we partition by policy instead of by document.
-Workers are started with ``spawn``, which is safe from a process that runs threads.
+Workers are started with ``spawn``, which is safe from a process that runs threads, and die
+with the process that started them (Linux's parent-death signal, else a watch on the parent),
+so a killed rebuild leaves no worker behind.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import queue
+import signal
+import sys
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +56,10 @@ class BuildJob:
 
 def build_part(job: BuildJob, report: Callable[[int], None]) -> list[Any]:
     """Index a share of the policies into new, unlisted segments; return the segments."""
+    if not job.policies:
+        # nothing to write; a writer cancelled here would delete the index's shared temporary
+        # folder, under the parent's own writer
+        return []
     ix = index.open_dir(job.index_dir)
     versions = VersionStore(Path(job.archive_dir))
     segments: list[Any] = []
@@ -91,7 +102,32 @@ def build_part(job: BuildJob, report: Callable[[int], None]) -> list[Any]:
     return segments
 
 
-def _worker(job: BuildJob, messages: Any) -> None:
+PR_SET_PDEATHSIG = 1
+WATCH_PARENT_EVERY = 0.5
+
+
+def die_with_parent(parent: int) -> None:
+    """End this process when ``parent`` (the process that started it) ends, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+                if os.getppid() != parent:  # it died before the signal was armed
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            threading.Event().wait(WATCH_PARENT_EVERY)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+def _worker(job: BuildJob, messages: Any, parent: int) -> None:
+    die_with_parent(parent)
     try:
         segments = build_part(job, lambda n: messages.put(("progress", job.worker, n)))
     except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
@@ -162,7 +198,10 @@ def rebuild(
 def _run_workers(jobs: list[BuildJob], report: Callable[[int], None]) -> list[Any]:
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
-    procs = [context.Process(target=_worker, args=(job, messages), daemon=True) for job in jobs]
+    parent = os.getpid()
+    procs = [
+        context.Process(target=_worker, args=(job, messages, parent), daemon=True) for job in jobs
+    ]
     for proc in procs:
         proc.start()
     results: dict[int, list[Any]] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from array import array
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -225,25 +226,33 @@ class Catalog:
 
 
 class CatalogCache:
-    """Segment views and the latest catalog, shared by the threads of one process."""
+    """Segment views and the catalogs of the latest ``keep`` index generations, shared by the
+    threads of one process (several readers may briefly stand on different generations)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int = 1) -> None:
+        self.keep = max(1, keep)
         self._lock = threading.Lock()
         self._views: dict[tuple[str, int], SegmentView] = {}
-        self._catalog: tuple[tuple[tuple[str, int], ...], Catalog] | None = None
+        self._catalogs: OrderedDict[tuple[tuple[str, int], ...], Catalog] = OrderedDict()
 
     def get(self, leaves: list[IndexReader]) -> Catalog:
         keys = tuple((r.segment().segment_id(), r.segment().deleted_count()) for r in leaves)
         with self._lock:
-            if self._catalog is not None and self._catalog[0] == keys:
-                return self._catalog[1]
+            catalog = self._catalogs.get(keys)
+            if catalog is not None:
+                self._catalogs.move_to_end(keys)
+                return catalog
             views = []
             for key, reader in zip(keys, leaves, strict=True):
                 view = self._views.get(key)
                 if view is None:
                     view = SegmentView.read(reader)
+                    self._views[key] = view
                 views.append(view)
-            self._views = dict(zip(keys, views, strict=True))
             catalog = Catalog(views)
-            self._catalog = (keys, catalog)
+            self._catalogs[keys] = catalog
+            while len(self._catalogs) > self.keep:
+                self._catalogs.popitem(last=False)
+            kept = {key for generation in self._catalogs for key in generation}
+            self._views = {key: view for key, view in self._views.items() if key in kept}
             return catalog

@@ -25,6 +25,7 @@ from whoosh import query as wq
 from whoosh.searching import Searcher
 
 from store.index.analysis import PLAIN, PolicyAnalyzer, fold
+from store.index.budget import Budget
 from store.index.catalog import Catalog, PolicyInfo, SegmentView
 from store.index.postings import Masks, Posting, collect, read_all, read_only, read_phrase
 from store.index.query import (
@@ -68,7 +69,7 @@ class Evaluator:
         catalog: Catalog,
         langs: list[str],
         allowed: Masks,
-        deadline: float,
+        deadline: Budget,
         *,
         current_only: bool,
     ) -> None:

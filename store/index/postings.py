@@ -3,7 +3,6 @@ and turning the documents that matched into bit sets of versions per policy."""
 
 from __future__ import annotations
 
-import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 
@@ -11,8 +10,8 @@ from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.matching import Matcher
 from whoosh.reading import IndexReader
 
+from store.index.budget import Budget
 from store.index.catalog import SegmentView
-from store.index.query import QueryTooBroadError
 
 CHECK_EVERY = 2048
 
@@ -24,15 +23,8 @@ Blocks = Iterator[tuple[Sequence[int], Sequence[float]]]
 Posting = tuple[int, int, float, int, int]
 
 
-def too_slow() -> QueryTooBroadError:
-    return QueryTooBroadError(
-        "this query takes too long to answer; add more specific words, use a phrase, "
-        "or narrow it with service:, type:, lang: or dates"
-    )
-
-
 def read_all(
-    matcher: Matcher, deadline: float, jump: Callable[[int], int | None] | None = None
+    matcher: Matcher, deadline: Budget, jump: Callable[[int], int | None] | None = None
 ) -> Blocks:
     """All postings of a matcher, a block at a time. After each block, ``jump(last docnum)``
     may name the next document worth reading (the next policy's, once this one is settled):
@@ -51,8 +43,7 @@ def read_all(
             count += len(ids)
             if count > CHECK_EVERY:
                 count = 0
-                if time.monotonic() > deadline:
-                    raise too_slow()
+                deadline.check()
             target = jump(ids[-1]) if jump is not None else None
             if target is not None and target > ids[-1]:
                 skip(matcher, target)
@@ -68,8 +59,7 @@ def read_all(
         if len(ids) == 256:
             yield ids, weights
             ids, weights = [], []
-            if time.monotonic() > deadline:
-                raise too_slow()
+            deadline.check()
     yield ids, weights
 
 
@@ -89,7 +79,7 @@ def skip(matcher: Matcher, target: int) -> None:
         return
 
 
-def read_only(matcher: Matcher, docs: list[int], deadline: float) -> Blocks:
+def read_only(matcher: Matcher, docs: list[int], deadline: Budget) -> Blocks:
     """The postings of these documents (sorted), jumping from one to the next."""
     ids: list[int] = []
     weights: list[float] = []
@@ -103,8 +93,8 @@ def read_only(matcher: Matcher, docs: list[int], deadline: float) -> Blocks:
         if matcher.id() == docnum:
             ids.append(docnum)
             weights.append(matcher.weight())
-        if i % CHECK_EVERY == 0 and time.monotonic() > deadline:
-            raise too_slow()
+        if i % CHECK_EVERY == 0:
+            deadline.check()
     yield ids, weights
 
 
@@ -151,7 +141,7 @@ def read_phrase(
     reader: IndexReader,
     name: str,
     terms: list[str],
-    deadline: float,
+    deadline: Budget,
     docs: list[int] | None = None,
     jump: Callable[[int], int | None] | None = None,
 ) -> Blocks:
@@ -191,9 +181,10 @@ def read_phrase(
 
     d = advance(None)
     while d is not None:
-        steps += 1
-        if steps % CHECK_EVERY == 0 and time.monotonic() > deadline:
-            raise too_slow()
+        steps += len(terms)  # a step moves and may decode every term's postings
+        if steps >= CHECK_EVERY:
+            steps = 0
+            deadline.check()
         behind = None
         for m in others:
             if m.id() < d:

@@ -16,10 +16,22 @@ from typing import Any
 from store.errors import StoreError
 
 FIELDS = ("service", "type", "lang")
+TIME_BUDGET = 3.0
+"""CPU seconds one search or clause timeline may take before it is refused as too broad."""
 
 
 class QueryTooBroadError(StoreError):
     """A query cannot be answered within its time budget or expands to too many words."""
+
+
+class IndexBusyError(StoreError):
+    """The index is too busy to answer now (the query itself was within its budget): retry."""
+
+    retry_after = 5
+
+
+class IndexDamagedError(StoreError):
+    """The index cannot be read (a truncated or corrupt file): rebuild it from git."""
 
 
 # --------------------------------------------------------------------------- the query tree
@@ -97,7 +109,7 @@ class SearchQuery:
     date_to: date | None = None
     limit: int = 10
     page: int = 1
-    time_budget: float = 3.0
+    time_budget: float = TIME_BUDGET
 
 
 # --------------------------------------------------------------------------- answers
@@ -164,6 +176,8 @@ class SearchResults:
     total: int
     hits: list[SearchHit]
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    indexed_head: str | None = None  # the last commit the index that answered holds
+    stale: bool = False  # that index is missing or behind the archive's HEAD
 
     @property
     def page(self) -> int:
@@ -182,6 +196,7 @@ class SearchResults:
             "pages": self.pages,
             "hits": [h.as_json(history=self.query.history) for h in self.hits],
             "facets": self.facets,
+            "stale": self.stale,
         }
 
 
