@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from archive.config import Config
 from archive.errors import StoreError
 from archive.events import Dispatcher
-from store.gitrepo import GitRepo
+from store.gitrepo import GitRepo, is_repository
 from store.lock import WriterLock
 from store.paths import check_collisions, policy_path
 from store.snapshots import SnapshotStore
@@ -46,19 +46,36 @@ def _aliases(config: Config) -> dict[str, tuple[str, str]]:
     return out
 
 
+Listener = Callable[["Archive"], None]
+"""Attaches a feature to a writer archive: subscribes to ``archive.events``, registers its
+catch-up with ``archive.on_catch_up`` (Open Terms Archive style: the caller attaches them)."""
+
+
+def _default_listeners() -> tuple[Listener, ...]:
+    """The listeners of ``Archive.open(writer=True)`` when the caller names none: the alerts.
+
+    Backwards compatibility only, for callers that open a writer directly and expect alerts
+    (tests, the demo's first check); callers pass ``listeners=`` explicitly, and this goes
+    once they all do.
+    """
+    from archive.notify import LISTENERS
+
+    return LISTENERS
+
+
 class Archive:
     def __init__(self, config: Config, *, writer: bool = False, create: bool = False) -> None:
         self.config = config
         self.writer = writer
         self._lock = WriterLock(config.data_dir) if writer else None
         self.events = Dispatcher()
-        self._catch_ups: list[Callable[[], None]] = []
+        self._catch_ups: list[Callable[[], object]] = []
         self._closers: list[Callable[[], None]] = []
         try:
             check_collisions(p.key for p in config.policies)
         except StoreError as exc:
             raise StoreError(f"{config.path or 'config'}: {exc}") from None
-        if not create and not (config.archive_dir / ".git").is_dir():
+        if not create and not is_repository(config.archive_dir):
             raise StoreError(
                 f"no archive in {config.data_dir}; run `policy-archive init` first "
                 "(or pass --data-dir)"
@@ -80,23 +97,32 @@ class Archive:
             raise
 
     @classmethod
-    def open(cls, config: Config, *, writer: bool = False, create: bool = False) -> Archive:
+    def open(
+        cls,
+        config: Config,
+        *,
+        writer: bool = False,
+        create: bool = False,
+        listeners: Iterable[Listener] | None = None,
+    ) -> Archive:
+        """Open the archive; a writer reconciles state with git, attaches ``listeners`` (the
+        features that follow its events, such as ``archive.notify.LISTENERS``: the caller
+        chooses them, as the CLI and the runner do) and then catches them up with git.
+
+        ``listeners=None`` means the alerts, for callers written before listeners were passed
+        (see :func:`_default_listeners`); readers attach nothing.
+        """
         archive = cls(config, writer=writer, create=create)
         if writer:
             try:
                 archive.reconcile_state()
-                archive._attach_listeners()
+                for attach in _default_listeners() if listeners is None else listeners:
+                    attach(archive)
                 archive.catch_up()
             except BaseException:
                 archive.close()
                 raise
         return archive
-
-    def _attach_listeners(self) -> None:
-        """Listeners that need the writer: alerts. Each feature registers itself here."""
-        from archive.notify import attach as attach_notify
-
-        attach_notify(self)
 
     # ------------------------------------------------------------------ state vs git
 
@@ -143,12 +169,13 @@ class Archive:
     def index(self) -> SearchIndex:
         from store.index import open_index
 
-        idx = open_index(self.config.index_dir)
+        idx = open_index(self.config.index_dir, readers=self.config.web.search_readers)
         self._closers.append(idx.close)
         return idx
 
-    def on_catch_up(self, func: Callable[[], None]) -> None:
-        """Run ``func`` now and after every batch of commits (idempotent catch-up with git)."""
+    def on_catch_up(self, func: Callable[[], object]) -> None:
+        """Run ``func`` now and after every batch of commits (idempotent catch-up with git);
+        what it returns is ignored."""
         self._catch_ups.append(func)
 
     def on_close(self, func: Callable[[], None]) -> None:
@@ -173,7 +200,7 @@ class Archive:
         for name in ("versions", "snapshots"):
             store = self.__dict__.get(name)
             if store is not None:
-                store.git.close()
+                store.close()
         state = self.__dict__.get("state")
         if state is not None:
             state.close()

@@ -266,23 +266,3 @@ def record_first_versions(config: Config) -> list[str]:
             ]
     finally:
         fetcher.close()
-
-
-def run_demo(
-    config: Config,
-    site: DemoSite,
-    *,
-    stop: threading.Event | None = None,
-    echo: Callable[[str], None] = print,
-) -> None:
-    """Record first versions, then run the scheduler and the web UI until ``stop`` is set."""
-    from archive.runner import run_archive
-
-    for line in record_first_versions(config):
-        echo(f"  {line}")
-    echo(
-        f"Archive UI: http://{config.web.host}:{config.web.port}/  "
-        f"(demo site: {site.url}; one policy changes every {site.change_every:g} s, "
-        "each is checked every minute; Ctrl-C stops)"
-    )
-    run_archive(config, web=True, stop=stop, create=False)

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import difflib
 import re
-import threading
+import sys
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
 from diff_match_patch import diff_match_patch
 
+from store.cache import LRU
 from store.versions import Version, VersionStore
 
 EQUAL, INSERT, DELETE = "equal", "insert", "delete"
@@ -484,38 +484,29 @@ def _unique(items: Any) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- caching
 
 
-class DiffCache:
-    """A thread-safe LRU of computed diffs, keyed by anything that names two fixed texts.
+DIFF_BYTES = 64_000_000
+"""Computed diffs kept in memory (a diff holds about both texts; the largest are ~2 MB)."""
 
-    Key diffs by version ids: a diff between two commits never changes.
-    """
 
-    def __init__(self, maxsize: int = 256) -> None:
-        self.maxsize = maxsize
-        self._items: OrderedDict[Hashable, TextDiff] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
+def diff_size(diff: TextDiff) -> int:
+    """Roughly the bytes a diff holds: the text of its lines, spans and section names."""
+    total = sys.getsizeof(diff)
+    for seg in diff.segments:
+        if isinstance(seg, Equal):
+            total += sum(sys.getsizeof(line) for line in seg.lines)
+        else:
+            total += sum(sys.getsizeof(span.text) for span in seg.spans)
+            total += sum(sys.getsizeof(name) for name in seg.sections)
+    return total
 
-    def get(self, key: Hashable, compute: Callable[[], TextDiff]) -> TextDiff:
-        """The cached diff for ``key``, computing (outside the lock) and storing it if absent."""
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-                self.hits += 1
-                return found
-            self.misses += 1
-        result = compute()
-        with self._lock:
-            self._items[key] = result
-            self._items.move_to_end(key)
-            while len(self._items) > self.maxsize:
-                self._items.popitem(last=False)
-        return result
 
-    def __len__(self) -> int:
-        return len(self._items)
+class DiffCache(LRU[Hashable, TextDiff]):
+    """The LRU of computed diffs, keyed by anything that names two fixed texts and bounded by
+    the bytes the diffs hold. Key diffs by version ids: a diff between two commits never
+    changes."""
+
+    def __init__(self, maxsize: int = 256, max_bytes: int | None = DIFF_BYTES) -> None:
+        super().__init__(maxsize, max_bytes, size=diff_size)
 
 
 def diff_versions(

@@ -1,25 +1,50 @@
-"""``policy-archive run``: the scheduler, the alert worker and the web UI in one process."""
+"""``policy-archive run``: the scheduler, the alert worker and (if given) a web server in one
+process.
+
+The web server is built by the caller (the CLI) from the opened writer archive, so tracking
+never imports the web UI.
+"""
 
 from __future__ import annotations
 
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
+from typing import Protocol
 
 from archive.app import Archive
 from archive.config import Config
 from archive.fetch import Fetcher
+from archive.notify import LISTENERS, Worker
 from archive.pipeline import Pipeline
 from archive.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
 
+class Server(Protocol):
+    """A server that serves until closed (``webui.server.WebServer``)."""
+
+    def run(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+ServerFactory = Callable[[Archive], Server]
+"""Builds the web server over the writer archive that ``run_archive`` opened."""
+
+
 def run_archive(
-    config: Config, *, web: bool = True, stop: threading.Event | None = None, create: bool = True
+    config: Config,
+    *,
+    web: ServerFactory | None = None,
+    stop: threading.Event | None = None,
+    create: bool = True,
 ) -> None:
-    """Track every policy on schedule (and serve the UI) until ``stop`` is set or SIGINT/TERM."""
+    """Track every policy on schedule (and serve ``web(archive)``, if given) until ``stop`` is
+    set or SIGINT/TERM. The writer attaches the alerts and runs their worker."""
     stop = stop or threading.Event()
     in_main = threading.current_thread() is threading.main_thread()
     previous = {}
@@ -31,27 +56,17 @@ def run_archive(
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, _stop)
-    archive = Archive.open(config, writer=True, create=create)
+    archive = Archive.open(config, writer=True, create=create, listeners=LISTENERS)
     fetcher = Fetcher(config.fetch)
     scheduler = Scheduler(Pipeline(archive, fetcher))
-    server = server_thread = worker = None
+    server: Server | None = None
+    server_thread = worker = None
     try:
-        from archive.notify import Worker
-
         worker = Worker(archive)
         worker.start()
         scheduler.start()
-        if web:
-            from webui import create_app
-            from webui.server import make_server
-
-            server = make_server(
-                create_app(config, archive=archive),
-                config.web.host,
-                config.web.port,
-                threads=config.web.threads,
-                connection_limit=config.web.connection_limit,
-            )
+        if web is not None:
+            server = web(archive)
             server_thread = threading.Thread(target=server.run, name="web", daemon=True)
             server_thread.start()
             log.warning("web UI at http://%s:%d/", config.web.host, config.web.port)

@@ -33,7 +33,7 @@ from apscheduler.triggers.base import BaseTrigger
 
 from archive.config import PolicyConfig
 from archive.pipeline import FAILED, Pipeline, TrackResult
-from store.gitrepo import GC_AUTO_THRESHOLD, GitRepo, now_utc
+from store.gitrepo import GC_AUTO_THRESHOLD, GitStore, now_utc
 from store.state import PolicyState, State
 
 log = logging.getLogger(__name__)
@@ -153,8 +153,8 @@ class Upkeep:
         self._thread: threading.Thread | None = None
 
     @property
-    def repositories(self) -> dict[str, GitRepo]:
-        return {"versions": self.archive.versions.git, "snapshots": self.archive.snapshots.git}
+    def repositories(self) -> dict[str, GitStore]:
+        return {"versions": self.archive.versions, "snapshots": self.archive.snapshots}
 
     def note(self, result: TrackResult) -> None:
         """After each check: a recorded change starts (or fills) the current index batch."""

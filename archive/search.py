@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from archive.app import Archive
 
 __all__ = [
+    "MAX_LIMIT",
+    "MAX_PAGE",
+    "MAX_QUERY_CHARS",
     "ClauseTimeline",
     "QueryError",
     "index_warning",
@@ -44,11 +47,18 @@ __all__ = [
     "when",
 ]
 
+# The limits of a search, the one place they are set: the CLI and the web take theirs from here,
+# so both refuse the same queries with the same message.
 MAX_QUERY_CHARS = 1000
+"""Longest query text (the phrase of a clause timeline has its own, clauses.MAX_PHRASE_CHARS)."""
 MAX_TERMS = 64
+"""Most words and phrases in one query."""
 MAX_DEPTH = 16
+"""Deepest nesting of parentheses."""
 MAX_LIMIT = 100
+"""Most hits on one page of results."""
 MAX_PAGE = 1000
+"""Highest page of results."""
 FIELD_NAMES = {"service": "service", "type": "type", "lang": "lang", "language": "lang"}
 _TOKEN = re.compile(r'\s*(?:(\()|(\))|"([^"]*)("?)|(\S+?)(?=[\s()"]|$))')
 _FIELD = re.compile(r"^([A-Za-z_]+):(.*)$")

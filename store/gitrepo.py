@@ -23,6 +23,7 @@ from pathlib import Path
 
 import git
 
+from store import integrity
 from store.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,11 @@ _SEP_REC, _SEP_FIELD = "\x1e", "\x1f"
 # %(trailers) gives every trailer "Key: value" unfolded, one per line.
 _SEP_END = "\x1d"
 _LOG_FORMAT = _SEP_REC + _SEP_FIELD.join(["%H", "%aI", "%s", "%(trailers:only,unfold)"]) + "%x1d"
+
+
+def is_repository(folder: Path) -> bool:
+    """Whether ``folder`` holds one of our repositories (its ``.git``), without opening it."""
+    return (Path(folder) / ".git").is_dir()
 
 
 def blob_sha(data: bytes) -> str:
@@ -498,6 +504,26 @@ class GitRepo:
                 found = "\n".join(p for p in (exc.stdout, exc.stderr) if p and p.strip())
                 raise StoreError(f"git fsck found problems in {self.path}: {found}") from None
 
+    # ------------------------------------------------------------------ integrity
+
+    def fsck_report(self) -> integrity.FsckReport:
+        """``git fsck --strict``, every line sorted into problems and harmless ones (never
+        raises for what it finds; see :func:`store.integrity.fsck`)."""
+        return integrity.fsck(self.path)
+
+    def empty_commits(self) -> list[str]:
+        """Commits on main, oldest first, whose tree equals their parent's."""
+        return integrity.empty_commits(self.path)
+
+    def repair(self) -> list[str]:
+        """Remove what a killed writer left (unreachable objects, stale temporary files); one
+        line per thing done. Call only as the writer (see :func:`store.integrity.repair`)."""
+        with self._lock:
+            try:
+                return integrity.repair(self.path)
+            finally:
+                self._folders.clear()  # prune may remove emptied objects/xx folders
+
     def close(self) -> None:
         with self._lock:
             self.repo.close()
@@ -633,3 +659,41 @@ class _Tree:
 
 def now_utc() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+class GitStore:
+    """What the versions and snapshots stores share: one :class:`GitRepo`, its lifetime,
+    upkeep (packing, gc) and integrity checks, so that nothing above ``store`` reaches for git.
+    """
+
+    def __init__(self, path: Path, *, create: bool = False) -> None:
+        self.git = GitRepo(path, create=create)
+
+    @property
+    def path(self) -> Path:
+        return self.git.path
+
+    def head(self) -> str | None:
+        """The newest commit id (an opaque version or snapshot id), None when empty."""
+        return self.git.head()
+
+    def close(self) -> None:
+        self.git.close()
+
+    def count_loose_objects(self) -> int:
+        return self.git.count_loose_objects()
+
+    def pack(self) -> None:
+        self.git.pack()
+
+    def gc(self) -> None:
+        self.git.gc()
+
+    def fsck_report(self) -> integrity.FsckReport:
+        return self.git.fsck_report()
+
+    def empty_commits(self) -> list[str]:
+        return self.git.empty_commits()
+
+    def repair(self) -> list[str]:
+        return self.git.repair()

@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-from store.gitrepo import GitRepo, blob_sha
+from store.gitrepo import GitStore, blob_sha
 from store.paths import safe_component
 
 EXTENSIONS = {
@@ -49,16 +48,8 @@ class Snapshot:
     pages: tuple[Page, ...]
 
 
-class SnapshotStore:
-    def __init__(self, path: Path, *, create: bool = False) -> None:
-        self.git = GitRepo(path, create=create)
-
-    @property
-    def path(self) -> Path:
-        return self.git.path
-
-    def close(self) -> None:
-        self.git.close()
+class SnapshotStore(GitStore):
+    """Read and append snapshots (the raw bytes of each fetch that changed them)."""
 
     @staticmethod
     def page_paths(service: str, type_: str, pages: Sequence[Page]) -> list[str]:
@@ -138,6 +129,10 @@ class SnapshotStore:
     def latest(self, service: str, type_: str) -> Snapshot | None:
         latest = self.latest_id(service, type_)
         return None if latest is None else self.get(latest, service, type_)
+
+    def files_by_snapshot(self) -> dict[str, tuple[str, ...]]:
+        """``{snapshot id: paths that commit wrote}`` for every snapshot, in one ``git log``."""
+        return {c.sha: c.paths for c in self.git.log(names=True)}
 
     def exists(self, snapshot_id: str) -> bool:
         return self.git.is_ancestor(snapshot_id)

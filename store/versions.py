@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from store.errors import StoreError, UnknownVersionError
-from store.gitrepo import SHA_RE, Commit, GitRepo, blob_sha
+from store.gitrepo import SHA_RE, Commit, GitStore, blob_sha
 from store.paths import policy_path, split_policy_path
 
 FIRST_RECORD, CHANGE, REEXTRACT = "first_record", "change", "reextract"
@@ -129,7 +129,7 @@ def _version_from_commit(
     )
 
 
-class VersionStore:
+class VersionStore(GitStore):
     """Read and append versions. Reads are cached per HEAD and safe from several threads."""
 
     def __init__(
@@ -141,7 +141,7 @@ class VersionStore:
     ) -> None:
         """``aliases`` maps file paths to the (service, type) they hold, for versions written
         before commits named their policy in trailers (see :func:`identity_trailers`)."""
-        self.git = GitRepo(path, create=create)
+        super().__init__(path, create=create)
         self.aliases = dict(aliases or {})
         self._cache_lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -151,18 +151,11 @@ class VersionStore:
         self._by_id: dict[str, Version] = {}
         self._position: dict[str, int] = {}  # version id → its first place in _all
 
-    @property
-    def path(self) -> Path:
-        return self.git.path
-
-    def close(self) -> None:
-        self.git.close()
-
     # ------------------------------------------------------------------ cache
 
     def _refresh(self) -> None:
-        head = self.git.head()
-        with self._cache_lock:
+        with self._cache_lock:  # HEAD read under the lock: the cache never moves backwards
+            head = self.git.head()
             if head == self._head:
                 return
             since = self._head if self._head and self.git.is_ancestor(self._head) else None
@@ -180,9 +173,6 @@ class VersionStore:
             self._head = head
 
     # ------------------------------------------------------------------ reading
-
-    def head(self) -> str | None:
-        return self.git.head()
 
     def policies(self) -> list[tuple[str, str]]:
         """Every (service, document type) with at least one version, sorted."""
@@ -225,6 +215,19 @@ class VersionStore:
         data = self.git.read(version.id, policy_path(service, type_))
         if data is None:
             raise StoreError(f"version {version.id} of {service} {type_} has no file")
+        return data.decode("utf-8")
+
+    def read_text_at(self, version: Version) -> str:
+        """The text of a version already in hand (from :meth:`log` or :meth:`history`).
+
+        Reads the blob straight away: unlike :meth:`text`, it does not look at HEAD first,
+        which is most of the cost of reading every version (an export).
+        """
+        data = self.git.read(version.id, policy_path(version.service, version.type))
+        if data is None:
+            raise StoreError(
+                f"version {version.id} of {version.service} {version.type} has no file"
+            )
         return data.decode("utf-8")
 
     def current_text(self, service: str, type_: str) -> str | None:

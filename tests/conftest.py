@@ -1,4 +1,7 @@
-"""Shared fixtures: a config in a tmp dir, an opened archive, the seed policies, the corpus."""
+"""Shared fixtures: a config in a tmp dir, an opened archive, the CLI; seed policies, the corpus.
+
+Plain helpers (recording versions, running the CLI) are in ``tests/support.py``.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ if str(REPO) not in sys.path:
 
 from archive.app import Archive  # noqa: E402
 from archive.config import Config, config_from_mapping  # noqa: E402
+from tests.support import Cli  # noqa: E402
 
 pytest_plugins = ["tests.fixture_server", "tests.smtp_server", "tests.webhook_receiver"]
 
@@ -61,3 +65,15 @@ def archive(make_config: Callable[..., Config]) -> Iterator[Archive]:
     """An empty archive opened as the writer."""
     with Archive.open(make_config(), writer=True, create=True) as arch:
         yield arch
+
+
+@pytest.fixture
+def make_cli(tmp_path: Path) -> Callable[[str], Cli]:
+    """Write ``tmp_path/config.toml`` with this text and return the CLI that reads it."""
+
+    def factory(text: str) -> Cli:
+        path = tmp_path / "config.toml"
+        path.write_text(text, encoding="utf-8")
+        return Cli(path)
+
+    return factory

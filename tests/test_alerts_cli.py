@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from flask import Flask
 
 from archive.app import Archive
-from archive.cli import main
-from archive.config import load_config
-from archive.events import VersionRecorded
-from store.gitrepo import now_utc
-from store.versions import CHANGE, FIRST_RECORD, NewVersion
+from archive.config import Config
 from tests.conftest import seed_text
+from tests.support import Cli, record_change
 from webui import alerts
 from webui.context import EXTENSION, WebState
 
@@ -24,9 +19,8 @@ OLD = seed_text("workoptima-privacy-policy.txt")
 
 
 @pytest.fixture
-def cli(tmp_path: Path, smtp_server, webhook_receiver):
-    config = tmp_path / "config.toml"
-    config.write_text(
+def cli(make_cli, smtp_server, webhook_receiver) -> Cli:
+    cli = make_cli(
         f"""
 data_dir = "data"
 [web]
@@ -43,35 +37,15 @@ allow_private_addresses = true
 channel = "webhook"
 target = "{webhook_receiver.url("/config")}"
 first_records = true
-""",
-        encoding="utf-8",
+"""
     )
-    runner = CliRunner()
-
-    def invoke(*args: str, ok: bool = True):
-        result = runner.invoke(main, ["--config", str(config), *args], catch_exceptions=False)
-        assert (result.exit_code == 0) is ok, result.output
-        return result
-
-    invoke("init")
-    invoke.config = load_config(config)
-    return invoke
+    cli("init")
+    return cli
 
 
-def record(config, text: str) -> None:
+def record(config: Config, text: str) -> None:
     with Archive.open(config, writer=True) as archive:
-        previous = archive.versions.current("WorkOptima", "Privacy Policy")
-        version = archive.versions.record(
-            NewVersion(
-                "WorkOptima",
-                "Privacy Policy",
-                text,
-                now_utc(),
-                kind=CHANGE if previous else FIRST_RECORD,
-            )
-        )
-        archive.sync_index()
-        archive.events.emit(VersionRecorded(version, previous))
+        record_change(archive, text)
 
 
 def test_subscribe_confirm_deliver_list_and_unsubscribe(cli, smtp_server, webhook_receiver):
@@ -131,22 +105,22 @@ def test_subscribe_confirm_deliver_list_and_unsubscribe(cli, smtp_server, webhoo
     assert "bob@example.org" in table and "active" in table
 
     assert "stopped" in cli("unsubscribe", "2").output
-    assert "comes from an [[alert]] table" in cli("unsubscribe", "1", ok=False).output
-    assert "no subscription #9" in cli("unsubscribe", "9", ok=False).output
+    assert "comes from an [[alert]] table" in cli("unsubscribe", "1", code=1).output
+    assert "no subscription #9" in cli("unsubscribe", "9", code=1).output
     statuses = {s["id"]: s["status"] for s in json.loads(cli("subscriptions", "--json").output)}
     assert statuses == {1: "active", 2: "unsubscribed", 3: "active"}
 
 
 def test_subscribe_refuses_bad_input_with_a_message(cli):
-    assert "exactly one of" in cli("subscribe", ok=False).output
-    assert "not an email address" in cli("subscribe", "--email", "bob", ok=False).output
-    out = cli("subscribe", "--webhook", "https://h.example/x", "--query", "-x", ok=False).output
+    assert "exactly one of" in cli("subscribe", code=2).output
+    assert "not an email address" in cli("subscribe", "--email", "bob", code=1).output
+    out = cli("subscribe", "--webhook", "https://h.example/x", "--query", "-x", code=1).output
     assert "no word to look for" in out
-    out = cli("subscribe", "--webhook", "https://h.example/x", "--digest", ok=False).output
+    out = cli("subscribe", "--webhook", "https://h.example/x", "--digest", code=1).output
     assert "email subscriptions only" in out
     cli("subscribe", "--apprise", "json://h.example/x")
     assert (
-        "already subscribed" in cli("subscribe", "--apprise", "json://h.example/x", ok=False).output
+        "already subscribed" in cli("subscribe", "--apprise", "json://h.example/x", code=1).output
     )
 
 

@@ -10,34 +10,17 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from archive.app import Archive
-from archive.events import VersionRecorded
 from archive.notify import deliver_pending
 from archive.notify.subscriptions import Subscriptions
 from archive.notify.tokens import CONFIRM, make_token, secret_key
-from store.gitrepo import now_utc
-from store.versions import CHANGE, FIRST_RECORD, NewVersion
 from tests.conftest import seed_text
 from tests.smtp_server import SmtpServer
+from tests.support import record_change
 from webui import alerts
 from webui.context import EXTENSION, WebState
 
 BASE = "https://archive.example"
 OLD = seed_text("workoptima-privacy-policy.txt")
-
-
-def record(archive: Archive, text: str) -> None:
-    previous = archive.versions.current("WorkOptima", "Privacy Policy")
-    version = archive.versions.record(
-        NewVersion(
-            "WorkOptima",
-            "Privacy Policy",
-            text,
-            now_utc(),
-            kind=CHANGE if previous else FIRST_RECORD,
-        )
-    )
-    archive.sync_index()
-    archive.events.emit(VersionRecorded(version, previous))
 
 
 @pytest.fixture
@@ -62,7 +45,7 @@ def unsubscribe_path(message) -> str:
 
 def test_get_shows_a_form_and_only_the_post_unsubscribes(setup):
     archive, client, smtp = setup
-    record(archive, OLD)
+    record_change(archive, OLD)
     deliver_pending(archive)
     [message] = smtp.wait_for(1)
     path = unsubscribe_path(message)
@@ -75,14 +58,14 @@ def test_get_shows_a_form_and_only_the_post_unsubscribes(setup):
     assert done.status_code == 200 and "Unsubscribed" in done.get_data(as_text=True)
     assert Subscriptions(archive.state).get(1).status == "unsubscribed"
     assert client.get(path).status_code == 200  # the old link still answers
-    record(archive, OLD.replace("Analytics", "Web analytics"))
+    record_change(archive, OLD.replace("Analytics", "Web analytics"))
     assert deliver_pending(archive).delivered == 0
     assert len(smtp.messages) == 1
 
 
 def test_rfc_8058_one_click_post_without_cookies(setup):
     archive, client, smtp = setup
-    record(archive, OLD)
+    record_change(archive, OLD)
     deliver_pending(archive)
     [message] = smtp.wait_for(1)
     response = client.post(
@@ -96,7 +79,7 @@ def test_rfc_8058_one_click_post_without_cookies(setup):
 
 def test_forged_or_misused_tokens_are_refused(setup):
     archive, client, smtp = setup
-    record(archive, OLD)
+    record_change(archive, OLD)
     deliver_pending(archive)
     [message] = smtp.wait_for(1)
     path = unsubscribe_path(message)

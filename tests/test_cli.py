@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -11,15 +10,15 @@ from click.testing import CliRunner
 from archive.cli import main
 from tests.conftest import OTA_DIR, SEED_POLICIES, seed_text
 from tests.pages import policy_page
+from tests.support import Cli
 
 WORKOPTIMA = "workoptima-privacy-policy.txt"
 
 
 @pytest.fixture
-def cli(tmp_path: Path, fixture_server):
+def cli(make_cli, fixture_server) -> Cli:
     fixture_server.set("/privacy", policy_page("WorkOptima", seed_text(WORKOPTIMA)))
-    config = tmp_path / "config.toml"
-    config.write_text(
+    return make_cli(
         f"""
 data_dir = "data"
 [fetch]
@@ -34,18 +33,8 @@ type = "Privacy Policy"
 url = "{fixture_server.url("/privacy")}"
 select = "main"
 language = "en"
-""",
-        encoding="utf-8",
+"""
     )
-    runner = CliRunner()
-
-    def invoke(*args: str, ok: bool = True):
-        result = runner.invoke(main, ["--config", str(config), *args], catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    return invoke
 
 
 def test_init_check_list_history_show(cli, fixture_server):
@@ -74,26 +63,23 @@ def test_init_check_list_history_show(cli, fixture_server):
     assert "January, 2020" in first.output
     at = cli("show", "WorkOptima", "Privacy Policy", "--at", history[1]["date"])
     assert at.output == current
-    before = cli("show", "WorkOptima", "Privacy Policy", "--at", "2001-01-01", ok=False)
-    assert before.exit_code == 1 and "had no version yet on 2001-01-01" in before.output
+    before = cli("show", "WorkOptima", "Privacy Policy", "--at", "2001-01-01", code=1)
+    assert "had no version yet on 2001-01-01" in before.output
 
 
 def test_errors_are_one_line_and_non_zero(cli, tmp_path):
     cli("init")
-    result = cli("show", "WorkOptima", "Privacy Policy", "--version", "zzz", ok=False)
-    assert result.exit_code == 1 and "Error:" in result.output
+    result = cli("show", "WorkOptima", "Privacy Policy", "--version", "zzz", code=1)
+    assert "Error:" in result.output
     assert "Traceback" not in result.output
-    result = cli("check", "Nobody", ok=False)
+    result = cli("check", "Nobody", code=None)
     assert result.exit_code != 0 and "no policy of service 'Nobody'" in result.output
-    result = cli("show", "WorkOptima", "Privacy Policy", "--at", "yesterday", ok=False)
+    result = cli("show", "WorkOptima", "Privacy Policy", "--at", "yesterday", code=None)
     assert "is not a date" in result.output
-    missing = CliRunner().invoke(main, ["--config", str(tmp_path / "none.toml"), "list"])
-    assert missing.exit_code == 1 and "no such configuration file" in missing.output
-    empty = CliRunner().invoke(
-        main,
-        ["--config", str(tmp_path / "config.toml"), "--data-dir", str(tmp_path / "fresh"), "list"],
-    )
-    assert empty.exit_code == 1 and "policy-archive init" in empty.output
+    missing = Cli(tmp_path / "none.toml")("list", code=1)
+    assert "no such configuration file" in missing.output
+    empty = cli("--data-dir", str(tmp_path / "fresh"), "list", code=1)
+    assert "policy-archive init" in empty.output
 
 
 def test_extract_a_saved_page(tmp_path):
@@ -156,5 +142,17 @@ def test_import_command(cli, tmp_path):
         '{"service": "A", "document_type": "T", "versions": [{"date": "soon", "text": "x"}]}\n',
         encoding="utf-8",
     )
-    result = cli("import", str(bad), ok=False)
-    assert result.exit_code == 1 and "bad.jsonl:1" in result.output
+    result = cli("import", str(bad), code=1)
+    assert "bad.jsonl:1" in result.output
+
+
+@pytest.mark.parametrize("module", ["archive", "archive.cli"])
+def test_python_dash_m_runs_the_command(module: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--help"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Usage: policy-archive")

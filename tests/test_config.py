@@ -85,6 +85,51 @@ interval = "2h"
         ),
         ('[[policy]]\nservice="A"\ntype="T"', "exactly one of url"),
         ('[[alert]]\nchannel="pigeon"\ntarget="x"', "channel must be"),
+        ('[[alert]]\ntarget="x"', "missing required key(s) channel"),
+        (
+            '[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\nurls=["https://b.example"]',
+            "exactly one of url",
+        ),
+        ('[[policy]]\nservice="A"\ntype="T"\nurls=[]', "urls must be a non-empty list"),
+        (
+            '[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\nlanguage="English"',
+            "language 'English' should be a code such as 'en'",
+        ),
+        (
+            '[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\nignore=["(unclosed"]',
+            "ignore pattern '(unclosed' is not valid",
+        ),
+        (
+            '[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\nignore=["\\\\d*"]',
+            "matches the empty string",
+        ),
+        (
+            '[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\nignore=[1]',
+            "ignore must be a list of regular expressions",
+        ),
+        (
+            '[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\nfilter="x"',
+            "filter must be a list of names",
+        ),
+        (
+            '[[policy]]\nservice="A"\ntype="T"\nurl="https://a.example"\njs="yes"',
+            "js = 'yes': expected true or false",
+        ),
+        (
+            '[[policy]]\nservice=""\ntype="T"\nurl="https://a.example"',
+            "[[policy]] #1: service must be a non-empty string",
+        ),
+        (
+            '[[policy]]\nservice="A\\u200bB"\ntype="T"\nurl="https://a.example"',
+            "contains control or invisible characters, which cannot be told apart in a list or "
+            "a file name; use 'A B'",
+        ),
+        ("policy = 1", "use [[policy]] tables (double brackets) for policies"),
+        ("alert = 1", "use [[alert]] tables (double brackets) for alerts"),
+        ("data_dir = 1", "data_dir = 1: expected a path string"),
+        ("declarations = 1", "declarations = 1: expected a path string"),
+        ("[fetch]\nconcurrency = 0", "[fetch] concurrency must be ≥ 1"),
+        ("[web]\nsearch_readers = 0", "[web] search_readers must be ≥ 1"),
     ],
 )
 def test_mistakes_name_file_policy_and_fix(tmp_path, body, message):
@@ -149,3 +194,31 @@ def test_bad_declarations(tmp_path):
         config_from_mapping({"declarations": str(folder)}, path=tmp_path / "config.toml")
     with pytest.raises(ConfigError, match="no such folder"):
         config_from_mapping({"declarations": str(tmp_path / "none")}, path=tmp_path / "config.toml")
+
+
+def test_policy_names_are_trimmed_and_nfc_and_a_single_ignore_pattern_is_a_list(tmp_path):
+    config = load(
+        tmp_path,
+        """
+[[policy]]
+service = "  U\u0308nico  "
+type = "Terms"
+url = " https://u.example/terms "
+ignore = 'generated at \\d+'
+filter = ["removeDates"]
+""",
+    )
+    (policy,) = config.policies
+    assert policy.key == ("Ünico", "Terms")
+    assert policy.urls == ("https://u.example/terms",)
+    assert policy.ignore == (r"generated at \d+",)
+    assert policy.sources[0].filters == ("removeDates",)
+    assert policy.language is None and policy.interval is None and not policy.js
+
+
+def test_settings_other_parts_rely_on_have_their_defaults(tmp_path):
+    config = load(tmp_path, "")
+    assert config.notify.allow_unguarded_apprise is False
+    assert config.web.search_readers == 2
+    config = load(tmp_path, "[notify]\nallow_unguarded_apprise = true\n[web]\nsearch_readers = 4")
+    assert config.notify.allow_unguarded_apprise is True and config.web.search_readers == 4

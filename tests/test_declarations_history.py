@@ -29,6 +29,7 @@ from archive.declarations import (
 )
 from archive.errors import ConfigError
 from tests.conftest import OTA_DIR
+from tests.support import Cli
 
 URL = "https://acme.example/terms"
 
@@ -211,23 +212,14 @@ def test_real_history_files_give_the_declaration_ota_used_for_each_snapshot():
 
 
 @pytest.fixture
-def cli_with_declarations(tmp_path: Path):
-    config = tmp_path / "config.toml"
-    config.write_text(
+def cli_with_declarations(tmp_path: Path, make_cli) -> tuple[Path, Cli]:
+    cli = make_cli(
         'data_dir = "data"\ndeclarations = "declarations"\n[fetch]\n'
         "allow_private_addresses = true\nper_host_delay = 0\ntimeout = 5\n"
-        "[notify]\nallow_private_addresses = true\n",
-        encoding="utf-8",
+        "[notify]\nallow_private_addresses = true\n"
     )
     (tmp_path / "declarations").mkdir()
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0):
-        result = runner.invoke(main, ["--config", str(config), *args], catch_exceptions=False)
-        assert result.exit_code == code, result.output
-        return result
-
-    return tmp_path / "declarations", invoke
+    return tmp_path / "declarations", cli
 
 
 PAGE = """<!DOCTYPE html><html><head><title>Acme terms</title></head><body>

@@ -6,50 +6,25 @@ import os
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
 from archive.app import Archive
-from store.snapshots import Page
-from store.versions import CHANGE, FIRST_RECORD, NewVersion
+from store.versions import CHANGE, FIRST_RECORD
 from tests.conftest import seed_text
+from tests.support import URL, record_fetched
 from webui import create_app, git_http
 from webui.server import make_server
 
-URL = "https://workoptima.example/privacy"
 TEXT = seed_text("workoptima-privacy-policy.txt")
 ESTONIAN = seed_text("backoffice-ee-uldtingimused-et.txt")
 
 
-def record(
-    archive: Archive, service: str, type_: str, text: str, when: str, kind: str, url: str
-) -> str:
-    """A version with its raw snapshot, as the pipeline records them."""
-    date = datetime.fromisoformat(when)
-    html = f"<html><body><main>{text}</main></body></html>".encode()
-    snapshot = archive.snapshots.record(service, type_, [Page(url, html, "text/html")], date)
-    version = archive.versions.record(
-        NewVersion(
-            service=service,
-            type=type_,
-            text=text,
-            date=date,
-            kind=kind,
-            urls=(url,),
-            snapshot=snapshot,
-            content_type="text/html",
-            extractor_version="test-1",
-        )
-    )
-    return version.id
-
-
 @pytest.fixture
 def filled(archive: Archive) -> Archive:
-    record(
+    record_fetched(
         archive,
         "WorkOptima",
         "Privacy Policy",
@@ -58,7 +33,7 @@ def filled(archive: Archive) -> Archive:
         FIRST_RECORD,
         URL,
     )
-    record(
+    record_fetched(
         archive,
         "Backoffice.ee",
         "Üldtingimused",
@@ -67,7 +42,7 @@ def filled(archive: Archive) -> Archive:
         FIRST_RECORD,
         "https://backoffice.example/et",
     )
-    record(
+    record_fetched(
         archive,
         "WorkOptima",
         "Privacy Policy",
@@ -148,7 +123,7 @@ def test_clone_has_the_full_history_with_dates_and_trailers(filled, serve, tmp_p
     assert (clone / "Backoffice.ee" / "Üldtingimused.md").read_text(encoding="utf-8") == ESTONIAN
 
     # A new version reaches an existing clone with `git pull` (a fetch with "haves").
-    new = record(
+    new = record_fetched(
         filled,
         "WorkOptima",
         "Privacy Policy",
@@ -156,7 +131,7 @@ def test_clone_has_the_full_history_with_dates_and_trailers(filled, serve, tmp_p
         "2025-01-01T00:00:00+00:00",
         CHANGE,
         URL,
-    )
+    ).id
     git("pull", "-q", "--ff-only", cwd=clone)
     assert git("rev-parse", "HEAD", cwd=clone).stdout.strip() == new
 

@@ -285,3 +285,120 @@ def test_threads_share_a_bounded_pool_of_searchers(archive, monkeypatch):
     assert search(archive, "new words").total == 1  # a new generation: a new searcher
     assert len(opened) <= engine.READERS + 1
     assert sum(1 for r in opened if not r.searcher.is_closed) <= engine.READERS
+
+
+# ---------------------------------------------------------------------- idempotent per version
+
+
+def record_three(archive: Archive) -> list[str]:
+    """Three versions of two policies, indexed; their ids in commit order."""
+    ids = [
+        record(archive, "\n\n".join(paragraphs(12)), T0, kind=FIRST_RECORD),
+        record(archive, "\n\n".join(paragraphs(12, "b")), T0, ("Other", "Terms"), FIRST_RECORD),
+        record(archive, "\n\n".join(paragraphs(12, "c")), T0 + timedelta(days=1)),
+    ]
+    sync(archive)
+    return ids
+
+
+def test_a_lagging_indexed_head_never_indexes_a_version_twice(archive, caplog):
+    first, _, last = record_three(archive)
+    archive.index.add(archive.versions, [], head=first)  # the head lags what the index holds
+    assert archive.index.indexed_head() == first and archive.index.stats().versions == 3
+    assert sync(archive) == 0  # both versions after `first` are in the index: skipped
+    assert "2 of the 2 versions to index" in caplog.text
+    stats = archive.index.stats()
+    assert (stats.versions, stats.policies, stats.head) == (3, 2, last)
+    matched = {h.service: h.matched_versions for h in search(archive, "*", history=True).hits}
+    assert matched == {"WorkOptima": 2, "Other": 1}
+    record(archive, "\n\n".join(paragraphs(12, "d")), T0 + timedelta(days=2))
+    assert sync(archive) == 1 and archive.index.stats().versions == 4
+
+
+def test_versions_handed_over_twice_are_indexed_once(archive):
+    record(archive, "\n\n".join(paragraphs(12)), T0, kind=FIRST_RECORD)
+    sync(archive)
+    for day in (1, 2):
+        record(archive, "\n\n".join(paragraphs(12, f"v{day}")), T0 + timedelta(days=day))
+    new = archive.versions.log()[1:]
+    doubled = [new[0], new[0], new[1], new[0], new[1]]
+    assert archive.index.add(archive.versions, doubled, head=archive.versions.head()) == 2
+    assert archive.index.stats().versions == 3
+    assert [h.matched_versions for h in search(archive, "paragraph", history=True).hits] == [3]
+
+
+def test_a_version_store_read_while_another_thread_commits_is_indexed_once(archive):
+    """Threads that read the versions while another records (as ``check``'s do) could make
+    ``log()`` list a version twice (a stale HEAD in the version cache); the index takes each
+    version once whatever the log says."""
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            archive.versions.current(*WO)
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for t in readers:
+        t.start()
+    try:
+        for n in range(60):
+            text = "\n\n".join(paragraphs(4, f"r{n}"))
+            record(archive, text, T0 + timedelta(hours=n), key=(f"S{n % 3}", "Privacy Policy"))
+            if n % 20 == 19:
+                sync(archive)
+    finally:
+        stop.set()
+        for t in readers:
+            t.join()
+    sync(archive)
+    ids = [c.sha for c in archive.versions.git.log()]  # git itself, not the version cache
+    stats = archive.index.stats()
+    assert (stats.versions, stats.policies, stats.head) == (len(set(ids)), 3, ids[-1])
+    assert not archive.index.doubled()
+
+
+def add_a_repeat(archive: Archive, vid: str) -> None:
+    """Write a second version document for ``vid`` into the index, as a writer that did not
+    skip what the index held did (a crafted index: the real writer cannot do it now)."""
+    from whoosh import index as whoosh_index
+
+    from store.index.schema import VERSION, encode_lang, encode_vid
+
+    version = next(v for v in archive.versions.log() if v.id == vid)
+    with archive.index._readers.reader() as reader:
+        catalog = reader.catalog
+        pid = catalog.pid_of(version.service, version.type)
+        count = catalog.policies[pid].count
+    ix = whoosh_index.open_dir(archive.config.index_dir)
+    try:
+        writer = ix.writer()
+        writer.add_document(
+            policy=str(pid),
+            kind=VERSION,
+            pid=pid,
+            seq=count,
+            vid=encode_vid(vid),
+            date=int(version.date.timestamp()),
+            tz=0,
+            ntok=10,
+            lang=encode_lang("en"),
+        )
+        writer.commit()
+    finally:
+        ix.close()
+
+
+def test_an_index_holding_a_version_twice_is_rebuilt_by_the_next_writer(make_config, caplog):
+    config = make_config()
+    with Archive.open(config, writer=True, create=True) as archive:
+        ids = record_three(archive)
+        add_a_repeat(archive, ids[-1])
+        assert archive.index.stats().versions == 4  # what `verify` reported: 4 against 3
+    with Archive.open(config, writer=True) as archive:  # its catch-up finds and rebuilds
+        stats = archive.index.stats()
+        assert (stats.versions, stats.policies, stats.head) == (3, 2, ids[-1])
+        assert not archive.index.doubled()
+    assert f"holds 1 version(s) more than once (WorkOptima Privacy Policy {ids[-1][:12]}" in (
+        caplog.text
+    )
+    assert "rebuilding it from git now" in caplog.text

@@ -7,14 +7,12 @@ import time
 import pytest
 
 from archive.app import Archive
-from archive.events import VersionRecorded
 from archive.notify import deliver_pending
 from archive.notify.outbox import Outbox
 from archive.notify.tokens import UNSUBSCRIBE, read_token, secret_key
-from store.gitrepo import now_utc
-from store.versions import CHANGE, FIRST_RECORD, NewVersion, Version
 from tests.conftest import seed_text
 from tests.smtp_server import SmtpServer, body_text
+from tests.support import record_change
 
 BASE = "http://archive.test"
 SERVICE, TYPE = "WorkOptima", "Privacy Policy"
@@ -24,24 +22,6 @@ NEW = OLD.replace(
     SOLD, "we may sell your personal information <script>alert(1)</script> to other companies"
 )
 assert NEW != OLD
-
-
-def record(archive: Archive, text: str, service: str = SERVICE, type_: str = TYPE) -> Version:
-    """Commit a version and emit its event, in the pipeline's order."""
-    previous = archive.versions.current(service, type_)
-    version = archive.versions.record(
-        NewVersion(
-            service,
-            type_,
-            text,
-            now_utc(),
-            kind=CHANGE if previous else FIRST_RECORD,
-            urls=("https://workoptima.example/privacy",),
-        )
-    )
-    archive.sync_index()
-    archive.events.emit(VersionRecorded(version, previous))
-    return version
 
 
 def mail_settings(server: SmtpServer, **extra: object) -> dict[str, object]:
@@ -70,8 +50,8 @@ def test_a_change_is_emailed_with_both_parts_the_diff_and_unsubscribe_headers(
         ],
     )
     with Archive.open(config, writer=True, create=True) as archive:
-        v1 = record(archive, OLD)
-        v2 = record(archive, NEW)
+        v1 = record_change(archive, OLD)
+        v2 = record_change(archive, NEW)
         report = deliver_pending(archive)
         assert (report.delivered, report.failed) == (2, 0)
         assert deliver_pending(archive).delivered == 0  # nothing twice
@@ -116,7 +96,7 @@ def test_a_header_with_a_line_break_is_refused_and_nothing_is_sent(make_config, 
         alert=[{"channel": "email", "target": "alice@example.org", "first_records": True}],
     )
     with Archive.open(config, writer=True, create=True) as archive:
-        record(archive, OLD)
+        record_change(archive, OLD)
         report = deliver_pending(archive)
         [row] = Outbox(archive.state).rows()
     assert (report.delivered, report.failed) == (0, 1)
@@ -140,9 +120,9 @@ def test_digest_subscribers_get_one_email_a_day_with_every_change(make_config, s
         ],
     )
     with Archive.open(config, writer=True, create=True) as archive:
-        record(archive, OLD)
-        record(archive, NEW)
-        record(archive, OLD.replace("Analytics", "Analytics and advertising"))
+        record_change(archive, OLD)
+        record_change(archive, NEW)
+        record_change(archive, OLD.replace("Analytics", "Analytics and advertising"))
         start = time.time()
         report = deliver_pending(archive)
         assert report.delivered == 3  # the immediate subscriber's three emails
@@ -152,7 +132,7 @@ def test_digest_subscribers_get_one_email_a_day_with_every_change(make_config, s
         assert report.delivered == 3  # three alerts, one email
         # The next digest collects from now for a day. (A fresh text: NEW again, back to the
         # text of two versions before within a day, would be a flap and alert nobody.)
-        record(archive, OLD.replace("Analytics", "Analytics and research"))
+        record_change(archive, OLD.replace("Analytics", "Analytics and research"))
         assert deliver_pending(archive, now=time.time() + 3600).delivered == 1  # "now" only
     messages = smtp_server.wait_for(5)  # 3 + 1 immediate, 1 digest
     digests = [m for m in messages if m["To"] == "daily@example.org"]
@@ -185,7 +165,7 @@ def test_starttls_with_login_and_the_password_from_the_environment(
             alert=[{"channel": "email", "target": "alice@example.org", "first_records": True}],
         )
         with Archive.open(config, writer=True, create=True) as archive:
-            record(archive, OLD)
+            record_change(archive, OLD)
             assert deliver_pending(archive).delivered == 1
         [message] = server.wait_for(1)
         assert message["Subject"] == "Now tracking WorkOptima Privacy Policy"
@@ -204,7 +184,7 @@ def test_a_wrong_smtp_password_is_retried_then_reported(make_config, tmp_path, m
             alert=[{"channel": "email", "target": "alice@example.org", "first_records": True}],
         )
         with Archive.open(config, writer=True, create=True) as archive:
-            record(archive, OLD)
+            record_change(archive, OLD)
             assert deliver_pending(archive).retried == 1
             [row] = Outbox(archive.state).rows()
             report = deliver_pending(archive, now=row.next_attempt)
@@ -221,7 +201,7 @@ def test_unreachable_smtp_server_is_a_retry_not_a_crash(make_config, security):
         alert=[{"channel": "email", "target": "alice@example.org", "first_records": True}],
     )
     with Archive.open(config, writer=True, create=True) as archive:
-        record(archive, OLD)
+        record_change(archive, OLD)
         report = deliver_pending(archive)
         [row] = Outbox(archive.state).rows()
         [attempt] = Outbox(archive.state).attempts(row.id)
@@ -239,7 +219,7 @@ def test_list_unsubscribe_goes_out_literally_not_rfc2047_encoded(make_config, sm
         alert=[{"channel": "email", "target": "alice@example.org", "first_records": True}],
     )
     with Archive.open(config, writer=True, create=True) as archive:
-        record(archive, OLD)
+        record_change(archive, OLD)
         assert deliver_pending(archive).delivered == 1
     smtp_server.wait_for(1)
     [received] = smtp_server.received
@@ -264,7 +244,7 @@ def test_a_flapping_page_emails_the_operator_once_with_the_lines_and_what_to_do(
         alert=[{"channel": "email", "target": "ops@example.org"}],
     )
     with Archive.open(config, writer=True, create=True) as archive:
-        v1, v2, v3, _ = (record(archive, text) for text in (OLD, NEW, OLD, NEW))
+        v1, v2, v3, _ = (record_change(archive, text) for text in (OLD, NEW, OLD, NEW))
         assert deliver_pending(archive).delivered == 2  # the first flip; one flapping notice
     change, notice = smtp_server.wait_for(2)
     assert change["Subject"] == "Change to WorkOptima Privacy Policy"

@@ -17,9 +17,9 @@ from archive.events import VersionRecorded
 from archive.notify import deliver_pending
 from archive.notify.outbox import Outbox
 from archive.notify.subscriptions import Subscriptions
-from store.gitrepo import now_utc
-from store.versions import CHANGE, FIRST_RECORD, REEXTRACT, NewVersion, Version
+from store.versions import REEXTRACT, NewVersion
 from tests.conftest import REPO, seed_text
+from tests.support import record_change
 from tests.webhook_receiver import WebhookReceiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -27,23 +27,6 @@ SERVICE, TYPE = "WorkOptima", "Privacy Policy"
 OLD = seed_text("workoptima-privacy-policy.txt")
 PHRASE = "sell your personal information"
 NEW = OLD.replace("your information will never be sold to", f"we may {PHRASE} to")
-
-
-def record(
-    archive: Archive,
-    text: str,
-    *,
-    service: str = SERVICE,
-    kind: str | None = None,
-    emit: bool = True,
-) -> Version:
-    previous = archive.versions.current(service, TYPE)
-    kind = kind or (CHANGE if previous else FIRST_RECORD)
-    version = archive.versions.record(NewVersion(service, TYPE, text, now_utc(), kind=kind))
-    archive.sync_index()
-    if emit and kind != REEXTRACT:
-        archive.events.emit(VersionRecorded(version, previous))
-    return version
 
 
 def raw_config(tmp_path: Path, *alerts: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +79,7 @@ def test_a_writer_killed_before_delivery_delivers_exactly_once_after_restart(
     raw = raw_config(tmp_path, hook(webhook_receiver))
     config = config_from_mapping(raw)
     with Archive.open(config, writer=True, create=True) as archive:
-        record(archive, OLD)
+        record_change(archive, OLD)
         assert deliver_pending(archive).delivered == 1
     text_file = tmp_path / "new.txt"
     text_file.write_text(NEW, encoding="utf-8")
@@ -129,7 +112,7 @@ def test_the_same_event_twice_queues_one_alert(make_config, webhook_receiver):
     with Archive.open(
         make_config(alert=[hook(webhook_receiver)]), writer=True, create=True
     ) as archive:
-        version = record(archive, OLD)
+        version = record_change(archive, OLD)
         archive.events.emit(VersionRecorded(version, None))
         archive.catch_up()
         assert len(Outbox(archive.state).rows()) == 1
@@ -138,11 +121,13 @@ def test_the_same_event_twice_queues_one_alert(make_config, webhook_receiver):
 def test_reextract_commits_alert_nobody(make_config, webhook_receiver):
     config = make_config(alert=[hook(webhook_receiver)])
     with Archive.open(config, writer=True, create=True) as archive:
-        first = record(archive, OLD)
-        reextracted = record(archive, OLD.replace("Analytics", "Analytics\n"), kind=REEXTRACT)
+        first = record_change(archive, OLD)
+        reextracted = record_change(
+            archive, OLD.replace("Analytics", "Analytics\n"), kind=REEXTRACT
+        )
         archive.catch_up()
         assert [r.key for r in Outbox(archive.state).rows()] == [first.id]
-        change = record(archive, NEW)
+        change = record_change(archive, NEW)
         assert deliver_pending(archive).delivered == 2
     data = webhook_receiver.wait_for(2)[1].json()["data"]
     assert (data["version"], data["previous_version"]) == (change.id, reextracted.id)
@@ -150,8 +135,8 @@ def test_reextract_commits_alert_nobody(make_config, webhook_receiver):
 
 def test_history_before_the_alerts_and_old_imports_are_not_news(make_config, webhook_receiver):
     with Archive.open(make_config(), writer=True, create=True) as archive:
-        record(archive, OLD)
-        record(archive, NEW)
+        record_change(archive, OLD)
+        record_change(archive, NEW)
     config = make_config(alert=[hook(webhook_receiver)])
     with Archive.open(config, writer=True) as archive:
         assert Outbox(archive.state).rows() == []
@@ -163,7 +148,7 @@ def test_history_before_the_alerts_and_old_imports_are_not_news(make_config, web
         )
         archive.catch_up()
         assert Outbox(archive.state).rows() == []
-        record(archive, NEW.replace("Analytics", "Web analytics"))
+        record_change(archive, NEW.replace("Analytics", "Web analytics"))
         assert len(Outbox(archive.state).rows()) == 1
 
 
@@ -176,7 +161,7 @@ def test_config_alerts_are_kept_in_step_and_an_unsubscribe_sticks(make_config, w
         hook_sub, email_sub = subs.all()
         assert (hook_sub.origin, hook_sub.status, hook_sub.secret) == ("config", "active", SECRET)
         subs.set_status(email_sub.id, "unsubscribed")
-        record(archive, OLD)
+        record_change(archive, OLD)
         assert [r.subscription_id for r in Outbox(archive.state).rows()] == [hook_sub.id]
     with Archive.open(make_config(alert=[email]), writer=True) as archive:
         subs = Subscriptions(archive.state)
@@ -214,11 +199,11 @@ def test_a_saved_search_fires_when_a_policy_starts_and_stops_matching(
         ]
     )
     with Archive.open(config, writer=True, create=True) as archive:
-        record(archive, OLD)  # does not match: nothing
-        matched = record(archive, NEW)  # starts matching
-        record(archive, NEW.replace("Analytics", "Web analytics"))  # still matches: nothing
-        unmatched = record(archive, OLD)  # stops matching
-        record(archive, NEW, service="Unrelated")  # a first record that matches: news
+        record_change(archive, OLD)  # does not match: nothing
+        matched = record_change(archive, NEW)  # starts matching
+        record_change(archive, NEW.replace("Analytics", "Web analytics"))  # still matches: nothing
+        unmatched = record_change(archive, OLD)  # stops matching
+        record_change(archive, NEW, service="Unrelated")  # a first record that matches: news
         report = deliver_pending(archive)
     assert report.delivered == 3
     calls = webhook_receiver.wait_for(3)
@@ -238,11 +223,11 @@ def test_first_records_alert_only_subscriptions_that_ask_for_them(make_config, w
         subs = Subscriptions(archive.state)
         first_too, plain = subs.all()
         assert (first_too.first_records, plain.first_records) == (True, False)
-        first = record(archive, OLD)
+        first = record_change(archive, OLD)
         assert [(r.subscription_id, r.key) for r in Outbox(archive.state).rows()] == [
             (first_too.id, first.id)
         ]
-        change = record(archive, NEW)
+        change = record_change(archive, NEW)
         queued = [(r.subscription_id, r.key) for r in Outbox(archive.state).rows()]
         assert queued[1:] == [(first_too.id, change.id), (plain.id, change.id)]
         cli = subs.add("webhook", webhook_receiver.url("/cli"), first_records=True)

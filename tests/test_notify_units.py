@@ -15,7 +15,7 @@ from archive.notify.emails import alert_email, safe_header
 from archive.notify.errors import HeaderInjectionError, NotifyError, TokenError
 from archive.notify.saved_search import matches, parse
 from archive.notify.subscriptions import Subscription, check_target, new_webhook_secret
-from archive.notify.tokens import CONFIRM, UNSUBSCRIBE, make_token, read_token, secret_key
+from archive.notify.tokens import CONFIRM, UNSUBSCRIBE, make_token, read_token
 from archive.notify.webhooks import retry_after, sign, signing_key, verify
 
 KEY = b"test key"
@@ -38,16 +38,6 @@ def test_tokens_round_trip_and_refuse_forgery_other_actions_and_age():
     assert read_token(KEY, CONFIRM, old, max_age=60, now=1_000_030) == 7
     with pytest.raises(TokenError, match="expired"):
         read_token(KEY, CONFIRM, old, max_age=60, now=1_000_061)
-
-
-def test_secret_key_from_config_env_or_a_file_made_once(make_config, tmp_path):
-    assert secret_key(make_config(web={"secret_key": "abc"}), environ={}) == b"abc"
-    config = make_config()
-    assert secret_key(config, environ={"POLICY_ARCHIVE_SECRET_KEY": "env"}) == b"env"
-    first = secret_key(config, environ={})
-    assert len(first) >= 32 and secret_key(config, environ={}) == first
-    path = config.data_dir / "secret_key"
-    assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_standard_webhooks_signature_matches_the_reference_vector():

@@ -7,13 +7,12 @@ import time
 import pytest
 
 from archive.app import Archive
-from archive.events import PolicyFailing, PolicyRecovered, VersionRecorded
+from archive.events import PolicyFailing, PolicyRecovered
 from archive.notify import deliver_pending
 from archive.notify.outbox import Outbox
 from archive.notify.subscriptions import Subscriptions
-from store.gitrepo import now_utc
-from store.versions import CHANGE, FIRST_RECORD, NewVersion, Version
 from tests.conftest import seed_text
+from tests.support import record_change
 from tests.webhook_receiver import WebhookReceiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -21,23 +20,6 @@ BASE = "https://archive.example"
 SERVICE, TYPE = "WorkOptima", "Privacy Policy"
 OLD = seed_text("workoptima-privacy-policy.txt")
 NEW = OLD.replace("will never be sold to", "may be sold to")
-
-
-def record(archive: Archive, text: str) -> Version:
-    previous = archive.versions.current(SERVICE, TYPE)
-    version = archive.versions.record(
-        NewVersion(
-            SERVICE,
-            TYPE,
-            text,
-            now_utc(),
-            kind=CHANGE if previous else FIRST_RECORD,
-            urls=("https://workoptima.example/privacy",),
-        )
-    )
-    archive.sync_index()
-    archive.events.emit(VersionRecorded(version, previous))
-    return version
 
 
 def hook(receiver: WebhookReceiver, **extra: object) -> dict[str, object]:
@@ -53,8 +35,8 @@ def hook(receiver: WebhookReceiver, **extra: object) -> dict[str, object]:
 def test_a_change_is_posted_as_signed_json(make_config, webhook_receiver):
     config = make_config(web={"base_url": BASE}, alert=[hook(webhook_receiver)])
     with Archive.open(config, writer=True, create=True) as archive:
-        v1 = record(archive, OLD)
-        v2 = record(archive, NEW)
+        v1 = record_change(archive, OLD)
+        v2 = record_change(archive, NEW)
         assert deliver_pending(archive).delivered == 2
     first, change = webhook_receiver.wait_for(2)
     assert first.verify(SECRET) and change.verify(SECRET)
@@ -92,7 +74,7 @@ def test_a_receiver_failing_twice_gets_the_alert_once_with_the_same_id(
     webhook_receiver.script(500, 503)
     config = make_config(alert=[hook(webhook_receiver)], notify={"retry_base": 5})
     with Archive.open(config, writer=True, create=True) as archive:
-        record(archive, OLD)
+        record_change(archive, OLD)
         outbox = Outbox(archive.state)
         assert deliver_pending(archive).retried == 1
         for _ in range(2):
@@ -119,7 +101,7 @@ def test_a_receiver_that_always_fails_is_retried_on_schedule_then_reported(
         alert=[hook(webhook_receiver)], notify={"retry_base": base, "max_attempts": 4}
     )
     with Archive.open(config, writer=True, create=True) as archive:
-        record(archive, OLD)
+        record_change(archive, OLD)
         outbox = Outbox(archive.state)
         waits, now = [], time.time()
         report = deliver_pending(archive, now=now)
@@ -144,7 +126,7 @@ def test_retry_after_is_honoured(make_config, webhook_receiver):
     webhook_receiver.script((429, {"Retry-After": "120"}), (503, {"Retry-After": "7"}))
     config = make_config(alert=[hook(webhook_receiver)], notify={"retry_base": 1})
     with Archive.open(config, writer=True, create=True) as archive:
-        record(archive, OLD)
+        record_change(archive, OLD)
         outbox = Outbox(archive.state)
         before = time.time()
         deliver_pending(archive)
@@ -161,9 +143,9 @@ def test_410_disables_the_endpoint(make_config, webhook_receiver):
     webhook_receiver.script(410)
     config = make_config(alert=[hook(webhook_receiver)])
     with Archive.open(config, writer=True, create=True) as archive:
-        record(archive, OLD)
+        record_change(archive, OLD)
         report = deliver_pending(archive)
-        record(archive, NEW)
+        record_change(archive, NEW)
         assert deliver_pending(archive).delivered == 0
         [sub] = Subscriptions(archive.state).all()
         statuses = [r.status for r in Outbox(archive.state).rows()]
@@ -177,7 +159,7 @@ def test_redirects_are_not_followed(make_config, webhook_receiver):
     webhook_receiver.script((302, {"Location": webhook_receiver.url("/elsewhere")}))
     config = make_config(alert=[hook(webhook_receiver)])
     with Archive.open(config, writer=True, create=True) as archive:
-        record(archive, OLD)
+        record_change(archive, OLD)
         report = deliver_pending(archive)
     assert report.failed == 1 and "redirects are not followed" in report.errors[0]
     assert [c.path for c in webhook_receiver.calls] == ["/hook"]
@@ -196,7 +178,7 @@ def test_internal_addresses_are_refused_unless_allowed(make_config, webhook_rece
         notify={"allow_private_addresses": False},
     )
     with Archive.open(config, writer=True, create=True) as archive:
-        record(archive, OLD)
+        record_change(archive, OLD)
         report = deliver_pending(archive)
     assert report.failed == 2 and report.retried == 0
     assert all("loopback" in e for e in report.errors)
@@ -208,7 +190,7 @@ def test_a_slow_receiver_times_out_and_never_holds_up_tracking(make_config, webh
     config = make_config(alert=[hook(webhook_receiver)], notify={"webhook_timeout": 0.3})
     with Archive.open(config, writer=True, create=True) as archive:
         started = time.monotonic()
-        record(archive, OLD)  # commit + event + outbox: no network
+        record_change(archive, OLD)  # commit + event + outbox: no network
         assert time.monotonic() - started < 1.5
         started = time.monotonic()
         report = deliver_pending(archive)
@@ -228,8 +210,8 @@ def test_apprise_urls_are_a_third_channel(make_config, webhook_receiver):
         ],
     )
     with Archive.open(config, writer=True, create=True) as archive:
-        record(archive, OLD)
-        record(archive, NEW)
+        record_change(archive, OLD)
+        record_change(archive, NEW)
         assert deliver_pending(archive).delivered == 2
     _, change = webhook_receiver.wait_for(2)
     assert change.path == "/apprise"
@@ -269,7 +251,7 @@ def test_other_error_statuses_are_retried(make_config, webhook_receiver, status)
     webhook_receiver.script(status)
     config = make_config(alert=[hook(webhook_receiver)])
     with Archive.open(config, writer=True, create=True) as archive:
-        record(archive, OLD)
+        record_change(archive, OLD)
         assert deliver_pending(archive).retried == 1
         [row] = Outbox(archive.state).rows()
         assert deliver_pending(archive, now=row.next_attempt).delivered == 1
@@ -284,7 +266,7 @@ def test_the_worker_delivers_in_the_background_and_retries_when_due(make_config,
         worker = Worker(archive, interval=30)
         worker.start()
         try:
-            record(archive, OLD)  # the event wakes the worker; no 30 s wait
+            record_change(archive, OLD)  # the event wakes the worker; no 30 s wait
             calls = webhook_receiver.wait_for(2, timeout=10)
         finally:
             worker.stop()
@@ -305,7 +287,7 @@ def test_a_flapping_page_tells_the_operators_channels_once_with_the_lines(
     )
     with Archive.open(config, writer=True, create=True) as archive:
         Subscriptions(archive.state).add("webhook", webhook_receiver.url("/cli"))
-        v1, v2, v3, _ = (record(archive, text) for text in (OLD, NEW, OLD, NEW))
+        v1, v2, v3, _ = (record_change(archive, text) for text in (OLD, NEW, OLD, NEW))
         assert deliver_pending(archive).delivered == 5  # 3 × the first flip, 2 notices
     calls = webhook_receiver.wait_for(5)
     by_path: dict[str, list[dict]] = {}

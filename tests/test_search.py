@@ -11,8 +11,9 @@ from archive.app import Archive
 from archive.search import QueryError, language_resolver, parse_query, search
 from store.index import And, FieldMatch, MatchAll, Not, Or, Phrase, Prefix, Term
 from store.index.sections import split_sections
-from store.versions import CHANGE, FIRST_RECORD, NewVersion
+from store.versions import FIRST_RECORD
 from tests.conftest import SEED_POLICIES, seed_text
+from tests.support import record_version
 
 T0 = datetime(2024, 1, 10, 12, 0, tzinfo=UTC)
 WORKOPTIMA = ("WorkOptima", "Privacy Policy")
@@ -23,17 +24,13 @@ def sync(archive: Archive) -> int:
     return archive.index.sync(archive.versions, language_of=language_resolver(archive))
 
 
-def record(
-    archive: Archive, service: str, type_: str, text: str, when: datetime, kind: str = CHANGE
-) -> str:
-    return archive.versions.record(NewVersion(service, type_, text, when, kind)).id
-
-
 @pytest.fixture
 def seeded(archive: Archive) -> Archive:
     for i, (name, (service, type_, lang)) in enumerate(SEED_POLICIES.items()):
         archive.state.set_meta(f"lang:{service}/{type_}", lang)
-        record(archive, service, type_, seed_text(name), T0 + timedelta(hours=i), FIRST_RECORD)
+        record_version(
+            archive, service, type_, seed_text(name), T0 + timedelta(hours=i), FIRST_RECORD
+        )
     assert sync(archive) == 4
     return archive
 
@@ -114,12 +111,12 @@ def changed(seeded: Archive) -> dict[str, str]:
     text = seed_text("workoptima-privacy-policy.txt")
     assert REMOVED in text
     v1 = seeded.versions.current(*WORKOPTIMA).id
-    v2 = record(
+    v2 = record_version(
         seeded,
         *WORKOPTIMA,
         text.replace(REMOVED, "We delete Your Data promptly after the termination"),
         T0 + timedelta(days=30),
-    )
+    ).id
     assert sync(seeded) == 1
     return {"v1": v1, "v2": v2, "text": text}
 
@@ -139,7 +136,7 @@ def test_removed_phrase_found_only_with_history(seeded, changed):
 
 def test_history_hit_that_still_matches(seeded, changed):
     t2 = T0 + timedelta(days=60)
-    v3 = record(seeded, *WORKOPTIMA, changed["text"], t2)
+    v3 = record_version(seeded, *WORKOPTIMA, changed["text"], t2).id
     sync(seeded)
     hit = search(seeded, '"30 days"', history=True).as_json()["hits"][0]
     assert hit["version"] == v3 and hit["current"] is True
@@ -240,7 +237,7 @@ def test_snippets_escape_the_text_and_mark_the_words(archive):
         'We keep <script>alert("x")</script> logs & cookies for 30 days.\n\n'
         "Outro paragraph."
     )
-    record(archive, "Evil", "Terms", text, T0, FIRST_RECORD)
+    record_version(archive, "Evil", "Terms", text, T0, FIRST_RECORD)
     sync(archive)
     snippet = search(archive, "cookies").hits[0].snippet
     assert "<script>" not in snippet and "&lt;script&gt;" in snippet and "&amp;" in snippet

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from archive.app import Archive
-from archive.cli import main
+from archive.search import MAX_QUERY_CHARS, QueryError, parse_query
 from store.versions import CHANGE, FIRST_RECORD, NewVersion
 from tests.conftest import SEED_POLICIES, seed_text
+from tests.support import Cli
+from webui import create_app
 
 T0 = datetime(2024, 2, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def cli(make_config, tmp_path: Path):
+def cli(make_config, make_cli) -> Cli:
     config = make_config()
     with Archive.open(config, writer=True, create=True) as archive:
         for name, (service, type_, lang) in SEED_POLICIES.items():
@@ -34,16 +34,7 @@ def cli(make_config, tmp_path: Path):
                 CHANGE,
             )
         )
-    path = tmp_path / "config.toml"
-    path.write_text(f'data_dir = "{config.data_dir}"\n', encoding="utf-8")
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0):
-        result = runner.invoke(main, ["--config", str(path), *args])
-        assert result.exit_code == code, result.output
-        return result
-
-    return invoke
+    return make_cli(f'data_dir = "{config.data_dir}"\n')
 
 
 def test_reindex_then_search(cli):
@@ -101,3 +92,18 @@ def test_errors_are_one_clear_line(cli):
     assert "unknown field 'foo'" in out and "Traceback" not in out
     assert "YYYY-MM-DD" in cli("search", "x", "--from", "yesterday", code=2).output
     assert "at least two letters" in cli("search", "a*", code=1).output
+
+
+def test_the_web_and_the_cli_refuse_an_over_long_query_with_one_message(cli: Cli) -> None:
+    query = "x" * (MAX_QUERY_CHARS + 1)
+    with pytest.raises(QueryError) as refused:
+        parse_query(query)
+    message = str(refused.value)
+    assert f"the limit is {MAX_QUERY_CHARS:,}" in message
+    assert f"Error: {message}" in cli("search", query, code=1).output
+    with Archive.open(cli.config) as archive:
+        client = create_app(cli.config, archive=archive).test_client()
+        for path in ("/api/search", "/search"):
+            response = client.get(path, query_string={"q": query})
+            assert response.status_code == 400, response.text
+            assert f"The query could not be read: {message}" in response.text

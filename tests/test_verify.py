@@ -2,57 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from archive.app import Archive
-from archive.cli import main
 from archive.research.verify import repair, verify
-from store.snapshots import Page
-from store.versions import CHANGE, FIRST_RECORD, NewVersion
+from store.versions import CHANGE, FIRST_RECORD
 from tests.conftest import seed_text
 from tests.reliability.harness import git as harness_git
 from tests.reliability.harness import run_cli
+from tests.support import URL, Cli, record_fetched, record_version
 
-URL = "https://workoptima.example/privacy"
 TEXT = seed_text("workoptima-privacy-policy.txt")
 ESTONIAN = seed_text("backoffice-ee-uldtingimused-et.txt")
 
 
-def record(
-    archive: Archive,
-    service: str,
-    type_: str,
-    text: str,
-    when: str,
-    kind: str,
-    snapshot: str | None = "fetch",
-) -> str:
-    date = datetime.fromisoformat(when)
-    if snapshot == "fetch":
-        snapshot = archive.snapshots.record(
-            service, type_, [Page(URL, f"<main>{text}</main>".encode(), "text/html")], date
-        )
-    return archive.versions.record(
-        NewVersion(
-            service=service,
-            type=type_,
-            text=text,
-            date=date,
-            kind=kind,
-            urls=(URL,),
-            snapshot=snapshot,
-        )
-    ).id
-
-
 @pytest.fixture
 def tracked(archive: Archive) -> Archive:
-    record(archive, "WorkOptima", "Privacy Policy", TEXT, "2023-01-02T03:04:05+00:00", FIRST_RECORD)
-    record(
+    record_fetched(
+        archive, "WorkOptima", "Privacy Policy", TEXT, "2023-01-02T03:04:05+00:00", FIRST_RECORD
+    )
+    record_fetched(
         archive,
         "WorkOptima",
         "Privacy Policy",
@@ -60,7 +31,7 @@ def tracked(archive: Archive) -> Archive:
         "2023-06-02T03:04:05+00:00",
         CHANGE,
     )
-    record(
+    record_fetched(
         archive,
         "Backoffice.ee",
         "General Terms",
@@ -68,13 +39,14 @@ def tracked(archive: Archive) -> Archive:
         "2023-02-01T00:00:00+00:00",
         FIRST_RECORD,
     )
-    record(
+    record_version(
         archive,
         "Imported",
         "Terms",
         "Imported text.\n",
         "2020-01-01T00:00:00+00:00",
         FIRST_RECORD,
+        urls=(URL,),
         snapshot=None,
     )
     archive.catch_up()
@@ -103,31 +75,34 @@ def test_a_whole_archive_verifies(tracked: Archive):
 
 def test_broken_snapshot_links_are_listed(tracked: Archive):
     other = tracked.snapshots.latest_id("Backoffice.ee", "General Terms")
-    wrong = record(
+    wrong = record_version(
         tracked,
         "WorkOptima",
         "Privacy Policy",
         TEXT + "\nWrong page.\n",
         "2023-07-01T00:00:00+00:00",
         CHANGE,
+        urls=(URL,),
         snapshot=other,
     )
-    lost = record(
+    lost = record_version(
         tracked,
         "WorkOptima",
         "Privacy Policy",
         TEXT + "\nLost.\n",
         "2023-08-01T00:00:00+00:00",
         CHANGE,
+        urls=(URL,),
         snapshot="ab" * 20,
     )
-    garbled = record(
+    garbled = record_version(
         tracked,
         "WorkOptima",
         "Privacy Policy",
         TEXT + "\nGarbled.\n",
         "2023-09-01T00:00:00+00:00",
         CHANGE,
+        urls=(URL,),
         snapshot="see the archive",
     )
     tracked.catch_up()
@@ -136,11 +111,11 @@ def test_broken_snapshot_links_are_listed(tracked: Archive):
     links = by_name(report, "snapshot links")
     assert links.problem_count == 3
     assert links.problems == [
-        f"WorkOptima / Privacy Policy version {wrong[:12]}: snapshot {other[:12]} is not a "
+        f"WorkOptima / Privacy Policy version {wrong.id[:12]}: snapshot {other[:12]} is not a "
         "snapshot of this policy",
-        f"WorkOptima / Privacy Policy version {lost[:12]}: snapshot {'ab' * 6} is not in the "
+        f"WorkOptima / Privacy Policy version {lost.id[:12]}: snapshot {'ab' * 6} is not in the "
         "snapshots repository",
-        f"WorkOptima / Privacy Policy version {garbled[:12]}: Snapshot trailer 'see the "
+        f"WorkOptima / Privacy Policy version {garbled.id[:12]}: Snapshot trailer 'see the "
         "archive' is not a commit id",
     ]
     assert by_name(report, "git fsck of the versions repository").ok
@@ -166,7 +141,7 @@ def test_a_damaged_repository_fails_fsck(tracked: Archive):
 
 
 def test_an_index_behind_git_is_reported(tracked: Archive):
-    record(
+    record_fetched(
         tracked,
         "WorkOptima",
         "Privacy Policy",
@@ -183,22 +158,21 @@ def test_an_index_behind_git_is_reported(tracked: Archive):
 def test_cli_verify_prints_the_report_and_sets_the_exit_code(tracked: Archive):
     config = Path(tracked.config.data_dir).parent / "config.toml"
     config.write_text(f'data_dir = "{tracked.config.data_dir}"\n', encoding="utf-8")
-    good = CliRunner().invoke(main, ["--config", str(config), "verify"])
-    assert good.exit_code == 0, good.output
+    good = Cli(config)("verify")
     assert "[ok] snapshot links" in good.output and "no problems found" in good.output
 
-    record(
+    record_version(
         tracked,
         "WorkOptima",
         "Privacy Policy",
         TEXT + "\nLost.\n",
         "2023-08-01T00:00:00+00:00",
         CHANGE,
+        urls=(URL,),
         snapshot="cd" * 20,
     )
     tracked.catch_up()
-    bad = CliRunner().invoke(main, ["--config", str(config), "verify"])
-    assert bad.exit_code == 1
+    bad = Cli(config)("verify", code=1)
     assert "[FAIL] snapshot links" in bad.output and "not in the snapshots repository" in bad.output
 
 

@@ -112,7 +112,14 @@ def test_demo_command_runs_and_stops(tmp_path: Path) -> None:
         assert f"Archive UI: http://127.0.0.1:{port}/" in out
         assert out.count(": first_record") == 3
         assert time.monotonic() - started >= 12
-        assert (tmp_path / "demo" / "data" / "archive" / "Lantern Notes").is_dir()
+        archive = tmp_path / "demo" / "data" / "archive"
+        files = subprocess.run(
+            ["git", "-C", str(archive), "ls-tree", "-r", "--name-only", "main"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "Lantern Notes/" in files
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from archive import search as engine
 from archive.app import Archive
 from archive.config import Config
+from archive.search import MAX_QUERY_CHARS
 from store.versions import CHANGE, FIRST_RECORD, NewVersion
 from tests.conftest import SEED_POLICIES, seed_text
 from webui import create_app
@@ -116,7 +117,7 @@ def test_hostile_queries_get_an_answer_or_a_clear_400(site: Site, query: str) ->
 
 
 def test_overlong_queries_are_refused(site: Site) -> None:
-    assert site.client.get("/search?q=" + "x" * 501).status_code == 400
+    assert site.client.get("/search?q=" + "x" * (MAX_QUERY_CHARS + 1)).status_code == 400
     assert site.client.get("/search?q=" + "x" * 5000).status_code == 414
 
 

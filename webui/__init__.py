@@ -54,8 +54,9 @@ def create_app(config: Config, *, archive: Archive | None = None) -> Flask:
     app.jinja_env.autoescape = True
     app.url_map.converters["name"] = NameConverter
     owned = archive is None
-    opened = Archive.open(config) if owned else archive
-    state = WebState(config=config, archive=opened, owns_archive=owned)
+    if archive is None:
+        archive = Archive.open(config)
+    state = WebState(config=config, archive=archive, owns_archive=owned)
     app.extensions[EXTENSION] = state
     if owned:
         weakref.finalize(app, state.close)

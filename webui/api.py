@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, jsonify, url_for
 from werkzeug.wrappers import Response
 
+from archive.status import history_json
 from webui import queries
 from webui.changes import change_filters
 from webui.context import policy_or_404, text_arg, web_state
@@ -74,7 +75,7 @@ def policy(service: str, type_: str) -> Response:
 def versions(service: str, type_: str) -> Response:
     """The ``history --json`` shape: a list of versions, oldest first."""
     ref = policy_or_404(service, type_)
-    return jsonify([v.as_json() for v in ref.history])
+    return jsonify(history_json(ref.history))
 
 
 @bp.get("/policies/<name:service>/<name:type_>/diff")

@@ -7,10 +7,8 @@ Helpers here turn bad input into HTTP errors with a message that says what was w
 from __future__ import annotations
 
 import re
-import sys
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -21,6 +19,7 @@ from archive.app import Archive
 from archive.config import Config, PolicyConfig
 from archive.dates import DateError, parse_when
 from archive.diff import DiffCache
+from store.cache import LRU
 from store.errors import UnsafeNameError
 from store.paths import safe_component
 from store.state import PolicyState
@@ -29,52 +28,9 @@ from webui.render import Renderer
 
 EXTENSION = "policy_archive"
 VERSION_ID = re.compile(r"^[0-9a-f]{7,40}$")
-MAX_QUERY_CHARS = 500
-MAX_PAGE = 10_000
+MAX_LIST_PAGE = 10_000
+"""Highest page of a listing (changes); search results stop at archive.search.MAX_PAGE."""
 T = TypeVar("T")
-
-
-def size_of(value: Any) -> int:
-    """Roughly the bytes a cached value holds: its text for strings, else its own size."""
-    if isinstance(value, str | bytes):
-        return sys.getsizeof(value)
-    return sys.getsizeof(value) + 16
-
-
-class LRU:
-    """A thread-safe least-recently-used cache for values that never change, bounded by the
-    bytes its values hold (``max_bytes``) and by the number of items (``maxsize``)."""
-
-    def __init__(self, maxsize: int, max_bytes: int | None = None) -> None:
-        self.maxsize = maxsize
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key][0]
-        value = compute()
-        size = size_of(value)
-        if self.max_bytes is not None and size > self.max_bytes:
-            return value  # larger than the whole cache: not kept
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self.bytes -= old[1]
-            self._items[key] = (value, size)
-            self.bytes += size
-            while len(self._items) > self.maxsize or (
-                self.max_bytes is not None and self.bytes > self.max_bytes
-            ):
-                self.bytes -= self._items.popitem(last=False)[1][1]
-        return value
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 RENDERED_BYTES = 32_000_000
@@ -88,9 +44,11 @@ class WebState:
     config: Config
     archive: Archive
     owns_archive: bool = False
-    diffs: DiffCache = field(default_factory=lambda: DiffCache(maxsize=256))
-    rendered: LRU = field(default_factory=lambda: LRU(maxsize=256, max_bytes=RENDERED_BYTES))
-    word_counts: LRU = field(default_factory=lambda: LRU(maxsize=50_000))
+    diffs: DiffCache = field(default_factory=DiffCache)
+    rendered: LRU[str, str] = field(
+        default_factory=lambda: LRU(maxsize=256, max_bytes=RENDERED_BYTES)
+    )
+    word_counts: LRU[str, int] = field(default_factory=lambda: LRU(maxsize=50_000))
     renderer: Renderer = field(default_factory=Renderer)
     _closed: bool = False
     _per_head: dict[str, tuple[str | None, Any]] = field(default_factory=dict)
@@ -236,9 +194,12 @@ def version_in(ref: PolicyRef, version_id: str, name: str = "version") -> Versio
 # --------------------------------------------------------------------------- arguments
 
 
-def text_arg(name: str, *, max_chars: int = MAX_QUERY_CHARS) -> str:
+def text_arg(name: str, *, max_chars: int | None = None) -> str:
+    """The argument's text, at most ``max_chars`` long. Queries and phrases are given no
+    bound here: the search engine checks them, so the web and the CLI refuse the same ones
+    with the same message (the query string as a whole is capped by webui.security)."""
     value = request.args.get(name, "").strip()
-    if len(value) > max_chars:
+    if max_chars is not None and len(value) > max_chars:
         abort(400, description=f"{name} is too long: at most {max_chars} characters.")
     return value
 
@@ -261,8 +222,8 @@ def int_arg(name: str, default: int, *, low: int, high: int) -> int:
     return int(raw)
 
 
-def page_arg() -> int:
-    return int_arg("page", 1, low=1, high=MAX_PAGE)
+def page_arg(high: int = MAX_LIST_PAGE) -> int:
+    return int_arg("page", 1, low=1, high=high)
 
 
 def date_arg(name: str, *, end_of_day: bool = True) -> datetime | None:

@@ -57,7 +57,8 @@ def diff_page(service: str, type_: str) -> str:
             first_change.setdefault(section, item.number)
 
     def self_url(**changes: Any) -> str:
-        args = {**request.args.to_dict(), **{k: str(v) for k, v in changes.items()}}
+        # Any: url_for types its own keywords (_external, ...) as bool | None.
+        args: dict[str, Any] = {**request.args.to_dict(), **{k: str(v) for k, v in changes.items()}}
         return url_for("diff.diff_page", service=service, type_=type_, **args)
 
     return render_template(

@@ -27,8 +27,8 @@ def export() -> Response:
     fmt = choice_arg("format", FORMATS)
     query = ExportQuery(
         at=date_arg("at"),
-        service=text_arg("service") or None,
-        type=text_arg("type") or None,
+        service=text_arg("service", max_chars=200) or None,
+        type=text_arg("type", max_chars=200) or None,
     )
     try:
         selection, chunks = export_stream(archive(), fmt, query)

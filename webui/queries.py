@@ -9,18 +9,11 @@ from typing import Any
 
 from flask import abort, url_for
 
-from archive.config import PolicyConfig
+from archive import status
 from archive.diff import TextDiff, diff_versions, predecessor
-from store.state import PolicyState
+from archive.status import PolicyRow
 from store.versions import REEXTRACT, Version
-from webui.context import (
-    PolicyRef,
-    archive,
-    imported_language,
-    stored_names,
-    version_in,
-    web_state,
-)
+from webui.context import PolicyRef, archive, version_in, web_state
 
 CHANGES_PER_PAGE = 50
 KIND_LABELS = {"first_record": "First record", "change": "Change", "reextract": "Re-extract"}
@@ -45,7 +38,7 @@ def version_json(version: Version) -> dict[str, Any]:
     return {"service": version.service, "type": version.type, **version.as_json()}
 
 
-def status_json(ref: PolicyRef) -> dict[str, Any]:
+def status_json(ref: PolicyRef | PolicyRow) -> dict[str, Any]:
     st = ref.state
     return {
         "last_check": iso(st.last_check),
@@ -54,10 +47,13 @@ def status_json(ref: PolicyRef) -> dict[str, Any]:
         "failing": st.failing,
         "last_error": st.last_error,
         "transient": st.last_error_transient,
+        "health": status.health_of(st),
+        "held_back_since": iso(st.suspect_since) if st.suspect_hash else None,
     }
 
 
-def policy_summary(ref: PolicyRef) -> dict[str, Any]:
+def policy_summary(ref: PolicyRef | PolicyRow) -> dict[str, Any]:
+    """A policy in the API: the ``list --json`` facts, grouped, with its links."""
     current = ref.current
     return {
         "service": ref.service,
@@ -76,47 +72,21 @@ def policy_summary(ref: PolicyRef) -> dict[str, Any]:
     }
 
 
-StoredPolicy = tuple[str, str, list[Version], PolicyConfig | None, str | None]
-
-
-def _stored_policies() -> list[StoredPolicy]:
-    """Every policy with a version or a configuration: names, history, configuration and
-    imported language, sorted by stored names (what git and the config say: cached per HEAD)."""
+def _stored_policies() -> list[status.StoredPolicy]:
     arch = archive()
-    stored = set(arch.versions.policies())
-    configured = {stored_names(policy): policy for policy in arch.config.policies}
-    out = []
-    for service, type_ in sorted(stored | set(configured)):
-        config = configured.get((service, type_))
-        history = arch.versions.history(service, type_)
-        language = None if config else imported_language(service, type_)
-        out.append((service, type_, history, config, language))
-    return out
+    return status.stored_policies(arch.config, arch.versions, arch.state)
 
 
-def all_policies() -> list[PolicyRef]:
-    """Every policy with a version or a configuration, sorted by stored names, with its state
-    as it is now (the git side is cached per HEAD; state is read once per call)."""
+def all_policies() -> list[PolicyRow]:
+    """Every policy with a version or a configuration (see :mod:`archive.status`), with its
+    state as it is now (the git side is cached per HEAD; state is read once per call)."""
     stored = web_state().per_head("stored_policies", _stored_policies)
-    states = archive().state.all()
-    refs = []
-    for service, type_, history, config, language in stored:
-        state_key = config.key if config else (service, type_)
-        state = states.get(state_key) or PolicyState(service=state_key[0], type=state_key[1])
-        refs.append(PolicyRef(service, type_, history, config, state, language))
-    return refs
+    return status.with_state(stored, archive().state.all())
 
 
-def counts(refs: list[PolicyRef] | None = None) -> dict[str, Any]:
+def counts(rows: list[PolicyRow] | None = None) -> dict[str, Any]:
     """Policies, versions, the last check and how many policies are failing."""
-    refs = all_policies() if refs is None else refs
-    checks = [r.state.last_check for r in refs if r.state.last_check]
-    return {
-        "policies": len(refs),
-        "versions": sum(len(r.history) for r in refs),
-        "last_check": iso(max(checks)) if checks else None,
-        "failing": sum(1 for r in refs if r.state.failing),
-    }
+    return status.counts(all_policies() if rows is None else rows)
 
 
 @dataclass(frozen=True)

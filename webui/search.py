@@ -6,21 +6,15 @@ so the two always answer the same question.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flask import Blueprint, abort, make_response, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 
 from archive import search as engine
-from store.index import IndexBusyError, IndexDamagedError
+from store.index import SearchResults
 from webui.context import archive, date_arg, flag_arg, page_arg, text_arg, web_state
-from webui.errors import error_response
-
-log = logging.getLogger(__name__)
 
 bp = Blueprint("search", __name__)
 
@@ -44,19 +38,19 @@ class SearchParams:
     @classmethod
     def from_request(cls) -> SearchParams:
         return cls(
-            q=text_arg("q"),
+            q=text_arg("q"),  # checked by the engine: see archive.search.MAX_QUERY_CHARS
             history=flag_arg("history"),
             service=text_arg("service", max_chars=200),
             type=text_arg("type", max_chars=200),
             lang=text_arg("lang", max_chars=20),
             date_from=_day(date_arg("from", end_of_day=False)),
             date_to=_day(date_arg("to")),
-            page=page_arg(),
+            page=page_arg(high=engine.MAX_PAGE),
         )
 
     def url(self, **changes: Any) -> str:
         """This search's URL with some parameters changed (``None`` removes one)."""
-        args = {k: v for k, v in request.args.items() if v}
+        args: dict[str, Any] = {k: v for k, v in request.args.items() if v}
         args.pop("page", None)
         for key, value in changes.items():
             if value in (None, "", False):
@@ -70,55 +64,27 @@ def _day(value: datetime | None) -> date | None:
     return value.date() if value else None
 
 
-@contextmanager
-def index_errors(bad_input: Callable[[str], str]) -> Iterator[None]:
-    """A bad or too broad query is a 400 with its message; an overloaded server a 503 with
-    Retry-After; a damaged index a 503 that says the operator must rebuild it."""
-    try:
-        yield
-    except engine.QueryError as exc:
-        abort(400, description=bad_input(str(exc)))
-    except IndexBusyError as exc:
-        unavailable(f"The server is too busy to answer: {exc}.", exc.retry_after)
-    except IndexDamagedError as exc:
-        log.error("%s", exc)
-        unavailable(
-            "The search index is damaged; searches work again once the operator has "
-            "rebuilt it (`policy-archive reindex`).",
-            None,
-        )
-
-
-def unavailable(message: str, retry_after: int | None) -> None:
-    """Stop the request with a 503 (HTML or JSON, as every error), with Retry-After."""
-    response = make_response(error_response(503, "Service Unavailable", message))
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(retry_after)
-    abort(response)
-
-
-def run_search(params: SearchParams) -> Any:
-    """The search engine's results for ``params`` (see :func:`index_errors`)."""
-    with index_errors(lambda msg: f"The query could not be read: {msg}"):
-        return engine.search(
-            archive(),
-            params.q,
-            history=params.history,
-            service=params.service or None,
-            type=params.type or None,
-            lang=params.lang or None,
-            date_from=params.date_from,
-            date_to=params.date_to,
-            limit=PER_PAGE,
-            page=params.page,
-        )
+def run_search(params: SearchParams) -> SearchResults:
+    """The search engine's results for ``params``. Its errors (a bad or too broad query, a
+    busy or damaged index) become their HTTP answer in :mod:`webui.errors`."""
+    return engine.search(
+        archive(),
+        params.q,
+        history=params.history,
+        service=params.service or None,
+        type=params.type or None,
+        lang=params.lang or None,
+        date_from=params.date_from,
+        date_to=params.date_to,
+        limit=PER_PAGE,
+        page=params.page,
+    )
 
 
 def run_when(phrase: str) -> list[dict[str, Any]]:
     """The clause timeline of ``phrase``, as ``ClauseTimeline.as_json()`` dicts; errors as
     :func:`run_search`'s (the same time budget)."""
-    with index_errors(lambda msg: f"The phrase could not be read: {msg}"):
-        return [t.as_json() for t in engine.when(archive(), phrase)]
+    return [t.as_json() for t in engine.when(archive(), phrase)]
 
 
 @bp.get("/search")

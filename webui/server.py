@@ -9,9 +9,11 @@ thread; ``connection_limit`` bounds how many such connections it keeps.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from flask import Flask
-from waitress.server import BaseWSGIServer, create_server
+from waitress import wasyncore
+from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 
 MAX_HEADER_BYTES = 65_536
 MAX_BODY_BYTES = 10_000_000
@@ -22,10 +24,17 @@ LOOP_TIMEOUT = 0.25
 
 
 class WebServer:
-    """A waitress server that can be run in one thread and closed from another."""
+    """A waitress server that can be run in one thread and closed from another.
 
-    def __init__(self, server: BaseWSGIServer) -> None:
+    It owns its socket map (waitress's default is one map per process, shared by every server
+    in it), and it serves every address the host resolves to (``localhost``: 127.0.0.1 and ::1).
+    """
+
+    def __init__(self, server: BaseWSGIServer | MultiSocketServer, sockets: dict[int, Any]) -> None:
         self.server = server
+        self._sockets = sockets
+        self._listeners = [d for d in sockets.values() if isinstance(d, BaseWSGIServer)]
+        self._address = self._listeners[0].getsockname()  # numeric (host, port), kept after close
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._running = False
@@ -34,11 +43,11 @@ class WebServer:
 
     @property
     def host(self) -> str:
-        return str(self.server.effective_host)
+        return self._address[0]
 
     @property
     def port(self) -> int:
-        return int(self.server.effective_port)
+        return int(self._address[1])
 
     @property
     def url(self) -> str:
@@ -50,9 +59,7 @@ class WebServer:
         self._running = True
         try:
             while not self._stop.is_set():
-                self.server.asyncore.loop(
-                    timeout=LOOP_TIMEOUT, map=self.server._map, use_poll=True, count=1
-                )
+                wasyncore.loop(timeout=LOOP_TIMEOUT, map=self._sockets, use_poll=True, count=1)
         finally:
             self._shutdown()
             self._running = False
@@ -64,7 +71,7 @@ class WebServer:
         with self._lock:
             wake = self._running and not self._closed
             if wake:
-                self.server.pull_trigger()
+                self._listeners[0].pull_trigger()  # wakes the loop of every listener
         if wake:
             self._stopped.wait(timeout)
         else:
@@ -76,7 +83,7 @@ class WebServer:
                 return
             self._closed = True
             self.server.task_dispatcher.shutdown()
-            for channel in list(self.server._map.values()):
+            for channel in list(self._sockets.values()):
                 channel.close()
 
 
@@ -84,8 +91,10 @@ def make_server(
     app: Flask, host: str, port: int, *, threads: int = 8, connection_limit: int = 1000
 ) -> WebServer:
     """A waitress server for ``app`` bound to ``host``:``port`` (0 for any free port)."""
+    sockets: dict[int, Any] = {}
     server = create_server(
         app,
+        map=sockets,
         host=host,
         port=port,
         threads=threads,
@@ -98,4 +107,4 @@ def make_server(
         ident="policy-archive",
         clear_untrusted_proxy_headers=True,
     )
-    return WebServer(server)
+    return WebServer(server, sockets)

@@ -59,7 +59,12 @@ class Context:
         return self._config
 
     def open(self, *, writer: bool = False, create: bool = False) -> Archive:
-        return Archive.open(self.config, writer=writer, create=create)
+        """The archive; a writer gets the alerts attached (the caller attaches listeners)."""
+        if not writer:
+            return Archive.open(self.config, create=create)
+        from archive.notify import LISTENERS
+
+        return Archive.open(self.config, writer=True, create=create, listeners=LISTENERS)
 
 
 pass_context = click.make_pass_decorator(Context)

@@ -10,7 +10,7 @@ import click
 from archive.cli import Context, main, pass_context
 from archive.notify import content
 from archive.notify.delivery import deliver_pending
-from archive.notify.outbox import NewAlert, Outbox
+from archive.notify.outbox import NewAlert, Outbox, OutboxRow
 from archive.notify.saved_search import parse
 from archive.notify.schema import ensure_schema
 from archive.notify.subscriptions import CONFIG, UNSUBSCRIBED, Subscriptions
@@ -125,37 +125,7 @@ def subscriptions(ctx: Context, as_json: bool, show_secrets: bool, failed: bool)
         ensure_schema(archive.state)
         outbox = Outbox(archive.state)
         if failed:
-            rows = outbox.rows(status="failed")
-            records = [
-                {
-                    "subscription": r.subscription_id,
-                    "alert": r.alert_id,
-                    "event": r.event,
-                    "attempts": r.attempts,
-                    "error": r.last_error,
-                }
-                for r in rows
-            ]
-            if as_json:
-                click.echo(json.dumps(records, indent=2))
-            else:
-                click.echo(
-                    render_table(
-                        ("sub", "event", "attempts", "error"),
-                        [
-                            (
-                                f"#{r['subscription']}",
-                                r["event"],
-                                str(r["attempts"]),
-                                r["error"] or "",
-                            )
-                            for r in records
-                        ],
-                        max_width=90,
-                    )
-                    if records
-                    else "No failed alerts."
-                )
+            _echo_failed(outbox.rows(status="failed"), as_json)
             return
         counts = outbox.counts()
         subs = Subscriptions(archive.state).all()
@@ -209,6 +179,35 @@ def subscriptions(ctx: Context, as_json: bool, show_secrets: bool, failed: bool)
             row.append(str(r.get("secret", "")))
         rows.append(row)
     click.echo(render_table(headers, rows))
+
+
+def _echo_failed(rows: list[OutboxRow], as_json: bool) -> None:
+    """The alerts that could not be delivered, as JSON or a table."""
+    if as_json:
+        records = [
+            {
+                "subscription": r.subscription_id,
+                "alert": r.alert_id,
+                "event": r.event,
+                "attempts": r.attempts,
+                "error": r.last_error,
+            }
+            for r in rows
+        ]
+        click.echo(json.dumps(records, indent=2))
+    elif not rows:
+        click.echo("No failed alerts.")
+    else:
+        click.echo(
+            render_table(
+                ("sub", "event", "attempts", "error"),
+                [
+                    (f"#{r.subscription_id}", r.event, str(r.attempts), r.last_error or "")
+                    for r in rows
+                ],
+                max_width=90,
+            )
+        )
 
 
 @main.command()

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import click
 
-from archive.app import Archive
 from archive.cli import Context, log_own_info, main, pass_context
 from archive.config import PolicyConfig, Source, parse_selectors
 from archive.dates import parse_when
 from archive.errors import ConfigError
+from archive.status import history_json, policy_rows
 from archive.tables import render_table
 
 STATUS_LABELS = {
@@ -116,10 +116,11 @@ def run(ctx: Context, no_web: bool) -> None:
 
     Logs one INFO line per change and per failure (more with -v).
     """
+    from archive.cli.web import web_server
     from archive.runner import run_archive
 
     log_own_info()
-    run_archive(ctx.config, web=not no_web)
+    run_archive(ctx.config, web=None if no_web else web_server(ctx.config))
 
 
 @main.command(name="list")
@@ -128,55 +129,24 @@ def run(ctx: Context, no_web: bool) -> None:
 def list_(ctx: Context, as_json: bool) -> None:
     """List tracked policies with their versions and the status of the last check."""
     with ctx.open() as archive:
-        items = policy_status(archive)
+        rows = policy_rows(archive.config, archive.versions, archive.state)
     if as_json:
-        click.echo(json.dumps(items, indent=2))
+        click.echo(json.dumps([row.as_json() for row in rows], indent=2))
         return
-    rows = [
+    table = [
         (
-            i["service"],
-            i["type"],
-            str(i["versions"]),
-            i["last_check"] or "never",
-            i["last_change"] or "-",
-            list_status(i),
+            row.service,
+            row.type,
+            str(len(row.history)),
+            row.state.last_check.isoformat() if row.state.last_check else "never",
+            row.last_change or "-",
+            row.status_text,
         )
-        for i in items
+        for row in rows
     ]
     click.echo(
-        render_table(("service", "type", "versions", "last check", "last change", "status"), rows)
+        render_table(("service", "type", "versions", "last check", "last change", "status"), table)
     )
-
-
-def list_status(item: dict) -> str:
-    """The status column of `list`: failing, never checked, or ok."""
-    if item["failures"]:
-        return f"failing ×{item['failures']}: {item['last_error']}"
-    if item["last_error"]:
-        return item["last_error"]
-    return "ok" if item["last_check"] else "not checked"
-
-
-def policy_status(archive: Archive) -> list[dict]:
-    states = archive.state.all()
-    keys = {p.key for p in archive.config.policies} | set(archive.versions.policies())
-    items = []
-    for service, type_ in sorted(keys):
-        st = states.get((service, type_))
-        history = archive.versions.history(service, type_)
-        items.append(
-            {
-                "service": service,
-                "type": type_,
-                "versions": len(history),
-                "configured": archive.config.policy(service, type_) is not None,
-                "last_check": st.last_check.isoformat() if st and st.last_check else None,
-                "last_change": history[-1].date.isoformat() if history else None,
-                "failures": st.failures if st else 0,
-                "last_error": st.last_error if st else None,
-            }
-        )
-    return items
 
 
 @main.command()
@@ -193,7 +163,7 @@ def history(ctx: Context, service: str, type_: str, as_json: bool) -> None:
             f"no versions of {service} {type_} in the archive (see `policy-archive list`)"
         )
     if as_json:
-        click.echo(json.dumps([v.as_json() for v in versions], indent=2))
+        click.echo(json.dumps(history_json(versions), indent=2))
         return
     rows = [(v.id[:10], v.date.isoformat(), v.kind, v.url or "") for v in versions]
     click.echo(render_table(("version", "date", "kind", "url"), rows))

@@ -15,7 +15,15 @@ import click
 from archive.app import Archive
 from archive.cli import Context, main, pass_context
 from archive.dates import DateError, parse_when
-from archive.search import ClauseTimeline, index_warning, language_resolver, search, when
+from archive.search import (
+    MAX_LIMIT,
+    MAX_PAGE,
+    ClauseTimeline,
+    index_warning,
+    language_resolver,
+    search,
+    when,
+)
 from store.index import SearchResults
 
 _MARK = re.compile(r"<mark>(.*?)</mark>", re.S)
@@ -97,13 +105,17 @@ def _print_results(results: SearchResults, history: bool) -> None:
     "--to", "date_to", metavar="DATE", help="Versions in force on or before this day (YYYY-MM-DD)."
 )
 @click.option(
-    "--limit", default=10, show_default=True, type=click.IntRange(1, 100), help="Hits per page."
+    "--limit",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, MAX_LIMIT),
+    help="Hits per page.",
 )
 @click.option(
     "--page",
     default=1,
     show_default=True,
-    type=click.IntRange(1, 1000),
+    type=click.IntRange(1, MAX_PAGE),
     help="Page of hits to show.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")

@@ -1,4 +1,8 @@
-"""``serve`` (the web UI alone) and ``demo`` (a local site, tracked and served)."""
+"""``serve`` (the web UI alone) and ``demo`` (a local site, tracked and served).
+
+The one place outside webui/ that builds the web server: ``run`` and ``demo`` pass
+:func:`web_server` to :func:`archive.runner.run_archive`, so tracking never imports webui.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,43 @@ import logging
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from archive.app import Archive
 from archive.cli import Context, main, pass_context
+from archive.config import Config
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from webui.server import WebServer
 
 log = logging.getLogger(__name__)
+
+
+def make_web_server(app: Flask, config: Config, host: str, port: int) -> WebServer:
+    """The web server for ``app`` with the config's threads and connection limit."""
+    from webui.server import make_server
+
+    return make_server(
+        app, host, port, threads=config.web.threads, connection_limit=config.web.connection_limit
+    )
+
+
+def web_server(config: Config) -> Callable[[Archive], WebServer]:
+    """What ``run_archive`` calls to serve the UI over its writer archive (config's address)."""
+
+    def build(archive: Archive) -> WebServer:
+        from webui import create_app
+
+        app = create_app(config, archive=archive)
+        return make_web_server(app, config, config.web.host, config.web.port)
+
+    return build
 
 
 @main.command()
@@ -22,20 +56,13 @@ log = logging.getLogger(__name__)
 def serve(ctx: Context, host: str | None, port: int | None) -> None:
     """Serve the read-only web UI (and JSON API) of the archive until stopped (Ctrl-C)."""
     from webui import close_app, create_app
-    from webui.server import make_server
 
     config = ctx.config
     host = host or config.web.host
     port = config.web.port if port is None else port
     app = create_app(config)
     try:
-        server = make_server(
-            app,
-            host,
-            port,
-            threads=config.web.threads,
-            connection_limit=config.web.connection_limit,
-        )
+        server = make_web_server(app, config, host, port)
         click.echo(f"Serving {config.data_dir} at {server.url} (Ctrl-C stops)")
         try:
             server.run()
@@ -88,7 +115,8 @@ def demo(
 
     Needs no configuration: everything goes to a temporary folder, removed at exit.
     """
-    from archive.demo import DemoSite, demo_config, load_script, run_demo
+    from archive.demo import DemoSite, demo_config, load_script, record_first_versions
+    from archive.runner import run_archive
 
     script = load_script()
     workdir = keep or Path(tempfile.mkdtemp(prefix="policy-archive-demo-"))
@@ -100,7 +128,14 @@ def demo(
             click.echo(f"Demo data in {workdir}; first check of {len(script.policies)} policies:")
             if timer is not None:
                 timer.start()
-            run_demo(config, site, stop=stop, echo=click.echo)
+            for line in record_first_versions(config):
+                click.echo(f"  {line}")
+            click.echo(
+                f"Archive UI: http://{config.web.host}:{config.web.port}/  "
+                f"(demo site: {site.url}; one policy changes every {site.change_every:g} s, "
+                "each is checked every minute; Ctrl-C stops)"
+            )
+            run_archive(config, web=web_server(config), stop=stop, create=False)
     finally:
         if timer is not None:
             timer.cancel()

@@ -101,7 +101,9 @@ def main_content_markdown(doc: lxml.html.HtmlElement, base: str) -> str:
     if root is not None:
         _drop_all(root, INSIDE_MAIN_TAGS, frozenset({"navigation"}))
         return normalise(Converter(base).convert([root]))
-    body = doc.body if doc.find("body") is not None else doc
+    body = doc.body if doc.find("body") is not None else None
+    if body is None:
+        body = doc
     wanted = _content_headings(body)
     extracted = _trafilatura(lxml.html.tostring(doc, encoding="unicode"), base)
     if extracted:

@@ -72,7 +72,7 @@ def is_hidden(element: etree._Element) -> bool:
     if hidden is not None and hidden.lower() != "until-found":
         return True
     style = element.get("style")
-    return bool(style) and _HIDDEN_STYLE.search(style) is not None
+    return style is not None and _HIDDEN_STYLE.search(style) is not None
 
 
 def _collapse(text: str) -> str:
@@ -356,7 +356,7 @@ class Converter:
         if text.endswith("#"):
             text = text[:-1] + "\\#"
         if text:
-            out.add(HEADING, "#" * int(el.tag[-1]) + " " + text)
+            out.add(HEADING, "#" * int(str(el.tag)[-1]) + " " + text)
 
     def _pre(self, el: etree._Element, out: _Out) -> None:
         text = "".join(el.itertext()).strip("\n").rstrip()

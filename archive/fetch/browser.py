@@ -30,7 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Browser, BrowserContext, Playwright, Route, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Playwright,
+    ProxySettings,
+    Route,
+    sync_playwright,
+)
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -284,7 +291,7 @@ class _Session:
             return self.browser
         self.close()
         executable = find_browser(self.settings.browser_path)
-        proxy = None
+        proxy: ProxySettings | None = None
         if not self.policy.allow_private:
             self.proxy = GuardProxy(
                 self.policy,

@@ -1,15 +1,14 @@
 """The SSRF guard: which addresses an outbound request may reach.
 
-Every outbound request of the archive (page fetches, the browser's requests, webhooks) goes
-through :func:`check_url_allowed` (or :func:`check_host_allowed`): the host is resolved once,
-*every* resolved address must be public, and the caller then connects to one of the returned
-addresses, never to the host name again, so that a second DNS answer cannot point elsewhere
-(DNS rebinding). Redirects are new requests: check each hop.
+Every outbound request of the archive (page fetches, the browser's requests, webhooks, Apprise)
+goes through :func:`check_host_allowed` (or :func:`check_url_allowed`): the host is resolved
+once, *every* resolved address must be public, and the caller then connects to one of the
+returned addresses, never to the host name again, so that a second DNS answer cannot point
+elsewhere (DNS rebinding). Redirects are new requests: check each hop.
 
-Reuse, e.g. in a webhook notifier::
-
-    addresses = check_url_allowed(url, allow_private=settings.allow_private_addresses)
-    # connect to addresses[0] (then the next on connection failure), keep Host/SNI = hostname
+HTTP requests do not call the guard themselves: they go through
+:class:`archive.fetch.client.GuardedClient`, which checks, pins and pools. The browser's
+guard proxy (:mod:`archive.fetch.proxy`) calls it for each of the page's requests.
 
 It raises :class:`BlockedAddressError` (a non-transient :class:`FetchError`) for a blocked
 address, and :class:`FetchError` for an unsupported URL (non-transient) or a DNS failure
@@ -173,8 +172,11 @@ def check_host_allowed(
     policy: AddressPolicy,
     resolver: Resolver = resolve,
     url: str | None = None,
+    setting: str = "[fetch] allow_private_addresses",
 ) -> list[IPAddress]:
     """Resolve ``host`` and return its addresses if the policy allows every one of them.
+
+    ``setting`` is the switch a refusal names (``[notify] allow_private_addresses`` for alerts).
 
     An IP address given as ``host`` is used as it is (other spellings, such as
     ``2130706433``, go to the resolver like names). Raises :class:`BlockedAddressError` if
@@ -199,8 +201,8 @@ def check_host_allowed(
         if why:
             raise BlockedAddressError(
                 f"refused to connect to {host} ({address.compressed}): it is {why}. The SSRF "
-                "guard only allows public addresses ([fetch] allow_private_addresses switches "
-                "it off for local tests)",
+                f"guard only allows public addresses ({setting} switches it off for local "
+                "tests)",
                 url=url,
             )
     return addresses

@@ -63,8 +63,7 @@ class GuardProxy:
             target=self._server.serve_forever, args=(0.1,), name="fetch-guard-proxy", daemon=True
         )
         self._thread.start()
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def stop(self) -> None:
         """Stop accepting, cut open tunnels, and wait for the handler threads."""

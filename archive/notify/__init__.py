@@ -8,6 +8,7 @@ receiver never breaks or slows tracking. See docs/decisions/0004-alert-outbox.md
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from archive.errors import ConfigError
@@ -23,7 +24,7 @@ from archive.notify.worker import Worker
 if TYPE_CHECKING:
     from archive.app import Archive
 
-__all__ = ["DeliveryReport", "Worker", "attach", "deliver_pending"]
+__all__ = ["LISTENERS", "DeliveryReport", "Worker", "attach", "deliver_pending"]
 
 
 def attach(archive: Archive) -> None:
@@ -41,3 +42,7 @@ def attach(archive: Archive) -> None:
     notifier = Notifier(archive)
     archive.events.subscribe(notifier.on_event)
     archive.on_catch_up(notifier.catch_up)
+
+
+LISTENERS: tuple[Callable[[Archive], None], ...] = (attach,)
+"""What a writer that records changes attaches (``Archive.open(..., listeners=LISTENERS)``)."""

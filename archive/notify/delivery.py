@@ -25,7 +25,7 @@ from archive.notify.outbox import Outbox, OutboxRow
 from archive.notify.smtp import SmtpSender
 from archive.notify.subscriptions import ACTIVE, DISABLED, PENDING, Subscription, Subscriptions
 from archive.notify.tokens import CONFIRM, UNSUBSCRIBE, make_token, secret_key
-from archive.notify.webhooks import WebhookSender
+from archive.notify.webhooks import WebhookSender, notify_client
 from store.errors import StoreError
 
 if TYPE_CHECKING:
@@ -68,7 +68,8 @@ def _domain(sender: str) -> str:
 
 
 class Deliverer:
-    """One delivery run's senders (SMTP connection, webhook pools); close it after use."""
+    """One delivery run's senders (SMTP connection, the guarded HTTP client's pools for
+    webhooks and Apprise); close it after use."""
 
     def __init__(self, archive: Archive, *, rng: Callable[[], float] = random.random) -> None:
         self.archive = archive
@@ -77,8 +78,13 @@ class Deliverer:
         self.subscriptions = Subscriptions(archive.state)
         self.content = ContentBuilder(archive)
         self.rng = rng
-        self.webhooks = WebhookSender(self.config.notify)
-        self.apprise = AppriseSender(self.config.notify)
+        self.http = notify_client(self.config.notify)
+        self.webhooks = WebhookSender(self.config.notify, self.http)
+        self.apprise = AppriseSender(
+            self.config.notify,
+            self.http,
+            allow_unguarded=self.config.notify.allow_unguarded_apprise,
+        )
         self._smtp: SmtpSender | None = None
         self._key: bytes | None = None
         self._offset = 0.0
@@ -227,7 +233,7 @@ class Deliverer:
     # ------------------------------------------------------------------ lifetime
 
     def close(self) -> None:
-        self.webhooks.close()
+        self.http.close()
         if self._smtp is not None:
             self._smtp.close()
 

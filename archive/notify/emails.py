@@ -57,7 +57,8 @@ class ListHeader:
 
 
 _HEADERS = HeaderRegistry()
-_HEADERS.map_to_type("list-unsubscribe", ListHeader)
+# typeshed wants a BaseHeader subclass; the registry itself mixes BaseHeader into ``cls``.
+_HEADERS.map_to_type("list-unsubscribe", ListHeader)  # type: ignore[arg-type]
 EMAIL_POLICY = SMTP.clone(header_factory=_HEADERS)
 """The SMTP policy (CRLF, 78-column folding) with literal list headers."""
 

@@ -232,7 +232,7 @@ class Outbox:
     def rows(
         self, *, status: str | None = None, subscription_id: int | None = None
     ) -> list[OutboxRow]:
-        sql, params = "SELECT * FROM notify_outbox WHERE 1 = 1", []
+        sql, params = "SELECT * FROM notify_outbox WHERE 1 = 1", list[str | int]()
         if status is not None:
             sql, params = sql + " AND status = ?", [*params, status]
         if subscription_id is not None:

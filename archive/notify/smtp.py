@@ -2,29 +2,26 @@
 
 One connection is opened on first use and reused for every email of a delivery run (1,000
 alerts do not open 1,000 connections); any SMTP error drops it, and the next email reconnects.
-The password comes from ``[smtp] password`` or, when that is empty, from
-``$POLICY_ARCHIVE_SMTP_PASSWORD`` (the documented way to keep it out of config.toml).
+The password is ``[smtp] password``, which the config loader fills from
+``$POLICY_ARCHIVE_SMTP_PASSWORD`` when the file leaves it empty.
 """
 
 from __future__ import annotations
 
-import os
 import smtplib
 import ssl
-from collections.abc import Mapping
 from email.message import EmailMessage
 
 from archive.config import SmtpSettings
 from archive.notify.errors import DeliveryError
 
-ENV_PASSWORD = "POLICY_ARCHIVE_SMTP_PASSWORD"  # noqa: S105 - a variable name
 SECURITY = ("starttls", "ssl", "none")
 
 
 class SmtpSender:
     """Sends :class:`EmailMessage` objects; raises :class:`DeliveryError` on failure."""
 
-    def __init__(self, settings: SmtpSettings, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, settings: SmtpSettings) -> None:
         if not settings.host:
             raise DeliveryError(
                 "email alerts need an SMTP server: set [smtp] host in config.toml",
@@ -35,9 +32,7 @@ class SmtpSender:
                 f"[smtp] security = {settings.security!r}: use 'starttls', 'ssl' or 'none'",
                 transient=False,
             )
-        env = os.environ if environ is None else environ
         self.settings = settings
-        self._password = settings.password or env.get(ENV_PASSWORD, "")
         self._smtp: smtplib.SMTP | None = None
 
     def _connect(self) -> smtplib.SMTP:
@@ -52,7 +47,7 @@ class SmtpSender:
             if s.security == "starttls":
                 smtp.starttls(context=context)
             if s.user:
-                smtp.login(s.user, self._password)
+                smtp.login(s.user, s.password)
         except BaseException:
             smtp.close()
             raise
@@ -78,8 +73,10 @@ class SmtpSender:
         except smtplib.SMTPResponseException as exc:
             self.close()
             permanent = 500 <= exc.smtp_code < 600
+            error = exc.smtp_error
+            text = error.decode("utf-8", "replace") if isinstance(error, bytes) else error
             raise DeliveryError(
-                f"SMTP error {exc.smtp_code}: {exc.smtp_error.decode('utf-8', 'replace')}",
+                f"SMTP error {exc.smtp_code}: {text}",
                 transient=not permanent,
                 status=exc.smtp_code,
             ) from None

@@ -16,7 +16,6 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 from archive.config import Config
@@ -24,21 +23,16 @@ from archive.notify.errors import TokenError
 
 UNSUBSCRIBE, CONFIRM = "unsubscribe", "confirm"
 CONFIRM_TTL = 7 * 86400
-ENV_SECRET_KEY = "POLICY_ARCHIVE_SECRET_KEY"  # noqa: S105 - a variable name
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name
 
 
-def secret_key(config: Config, environ: Mapping[str, str] | None = None) -> bytes:
-    """The archive's signing key: ``[web] secret_key``, else ``$POLICY_ARCHIVE_SECRET_KEY``,
-    else a random key generated once and kept in ``<data_dir>/secret_key`` (mode 0600).
-
-    (The environment fallback is the documented way to keep the secret out of config.toml.)
+def secret_key(config: Config) -> bytes:
+    """The archive's signing key: ``[web] secret_key`` (which the config loader fills from
+    ``$POLICY_ARCHIVE_SECRET_KEY`` when the file leaves it empty), else a random key generated
+    once and kept in ``<data_dir>/secret_key`` (mode 0600).
     """
     if config.web.secret_key:
         return config.web.secret_key.encode("utf-8")
-    env = os.environ if environ is None else environ
-    if env.get(ENV_SECRET_KEY):
-        return env[ENV_SECRET_KEY].encode("utf-8")
     path = Path(config.data_dir) / SECRET_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

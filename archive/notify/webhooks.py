@@ -5,10 +5,12 @@ same on every retry), ``webhook-timestamp`` (Unix seconds of this attempt) and
 ``webhook-signature`` = ``v1,`` + base64(HMAC-SHA256(key, f"{id}.{timestamp}.{body}")). A secret
 ``whsec_<base64>`` is used as the base64-decoded key, any other string as its UTF-8 bytes.
 
-The receiver's host is resolved once and checked by :mod:`archive.fetch.guard` (refusing
-internal addresses unless ``[notify] allow_private_addresses``); the request goes to that
-address. Redirects are not followed; 410 disables the endpoint; 429/503 ``Retry-After`` is
-honoured.
+The POST goes through the guarded client (:class:`~archive.fetch.client.GuardedClient`): the
+receiver's host is resolved once and checked by the SSRF guard (refusing internal addresses
+unless ``[notify] allow_private_addresses``), the request goes to that address, the whole
+request must end within ``[notify] webhook_timeout`` and at most ``RESPONSE_LIMIT`` bytes of
+the answer are read. Redirects are not followed; 410 disables the endpoint; 429/503
+``Retry-After`` is honoured.
 """
 
 from __future__ import annotations
@@ -24,14 +26,10 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import urllib3
-from urllib3.exceptions import HTTPError, LocationValueError, NewConnectionError
-from urllib3.util import parse_url
-from urllib3.util.ssl_ import create_urllib3_context
-
 from archive.config import NotifySettings
 from archive.errors import FetchError
-from archive.fetch.guard import IPAddress, Target, check_url_allowed, parse_target
+from archive.fetch.client import GuardedClient, Response, SettingNames
+from archive.fetch.guard import AddressPolicy
 from archive.notify import content
 from archive.notify.content import AlertContent
 from archive.notify.errors import DeliveryError
@@ -39,7 +37,13 @@ from archive.notify.errors import DeliveryError
 USER_AGENT = "PolicyArchive-Webhooks/1"
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix
 MAX_RETRY_AFTER = 86400.0
-RESPONSE_LIMIT = 64 * 1024
+RESPONSE_LIMIT = 64 * 1024  # bytes of a receiver's answer read (the rest is dropped)
+NOTIFY_SETTINGS = SettingNames(
+    timeout="[notify] webhook_timeout",
+    total="[notify] webhook_timeout",
+    allow_private="[notify] allow_private_addresses",
+    doing="posting to",
+)
 
 
 def signing_key(secret: str) -> bytes:
@@ -125,122 +129,66 @@ def retry_after(value: str | None, now: float) -> float | None:
     return min(max(when.timestamp() - now, 0.0), MAX_RETRY_AFTER)
 
 
-class WebhookSender:
-    """POSTs alerts to webhook endpoints; keeps connections for one delivery run."""
+def notify_client(settings: NotifySettings) -> GuardedClient:
+    """The guarded client of a delivery run, shared by webhooks and Apprise's HTTP kinds."""
+    return GuardedClient(
+        AddressPolicy.build(settings.allow_private_addresses),
+        timeout=settings.webhook_timeout,
+        total=settings.webhook_timeout,
+        max_body=RESPONSE_LIMIT,
+        names=NOTIFY_SETTINGS,
+    )
 
-    def __init__(self, settings: NotifySettings) -> None:
+
+class WebhookSender:
+    """POSTs signed alerts to webhook endpoints through a guarded client (not closed here)."""
+
+    def __init__(self, settings: NotifySettings, client: GuardedClient) -> None:
         self.settings = settings
-        self._pools: dict[tuple[str, IPAddress, int, str], urllib3.HTTPConnectionPool] = {}
-        self._timeout = urllib3.Timeout(total=settings.webhook_timeout)
-        self._tls = None
+        self.client = client
 
     def send(self, url: str, secret: str, alert: AlertContent) -> int:
         """Deliver one alert; returns the HTTP status, or raises :class:`DeliveryError`."""
         body = body_of(alert)
-        try:
-            target = parse_target(url)
-            addresses = check_url_allowed(url, self.settings.allow_private_addresses)
-            path = parse_url(url).request_uri
-        except FetchError as exc:
-            raise DeliveryError(f"webhook {url}: {exc.reason}", transient=exc.transient) from None
-        except LocationValueError as exc:
-            raise DeliveryError(
-                f"webhook {url} is not a valid URL ({exc})", transient=False
-            ) from None
         timestamp = int(time.time())
         headers = {
-            "Host": target.authority,
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "webhook-id": alert.alert_id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(secret, alert.alert_id, timestamp, body),
         }
-        response = self._post(target, addresses, path, headers, body, url)
-        return self._check(response, url)
+        try:
+            response = self.client.request("POST", url, body=body, headers=headers)
+        except FetchError as exc:
+            raise DeliveryError(f"webhook {url}: {exc.reason}", transient=exc.transient) from None
+        return check_answer(response, f"webhook {url}")
 
-    def _post(
-        self,
-        target: Target,
-        addresses: list[IPAddress],
-        path: str,
-        headers: dict[str, str],
-        body: bytes,
-        url: str,
-    ) -> urllib3.BaseHTTPResponse:
-        failure: Exception | None = None
-        for address in addresses:  # the next address only when connecting failed
-            try:
-                response = self._pool(target, address).urlopen(
-                    "POST",
-                    path,
-                    body=body,
-                    headers=headers,
-                    redirect=False,
-                    retries=False,
-                    preload_content=False,
-                    assert_same_host=False,
-                    release_conn=False,
-                )
-                response.read(RESPONSE_LIMIT)
-                response.release_conn()
-                return response
-            except NewConnectionError as exc:
-                failure = exc
-            except (HTTPError, OSError) as exc:
-                raise DeliveryError(f"webhook {url}: {exc}", transient=True) from None
-        raise DeliveryError(f"webhook {url}: could not connect ({failure})", transient=True)
 
-    def _check(self, response: urllib3.BaseHTTPResponse, url: str) -> int:
-        status = response.status
-        if 200 <= status <= 299:
-            return status
-        if status == 410:
-            raise DeliveryError(
-                f"webhook {url} answered 410 Gone: endpoint disabled",
-                transient=False,
-                status=status,
-                disable=True,
-            )
-        if 300 <= status <= 399:
-            where = response.headers.get("Location", "?")
-            raise DeliveryError(
-                f"webhook {url} answered {status} redirecting to {where}; redirects are not "
-                "followed: subscribe the final URL instead",
-                transient=False,
-                status=status,
-            )
-        wait = None
-        if status in (429, 503):
-            wait = retry_after(response.headers.get("Retry-After"), time.time())
+def check_answer(response: Response, what: str) -> int:
+    """The status of a 2xx answer; else the :class:`DeliveryError` it means (``what`` names
+    the receiver, e.g. ``"webhook https://…"``)."""
+    status = response.status
+    if 200 <= status <= 299:
+        return status
+    if status == 410:
         raise DeliveryError(
-            f"webhook {url} answered HTTP {status}", transient=True, status=status, retry_after=wait
+            f"{what} answered 410 Gone: endpoint disabled",
+            transient=False,
+            status=status,
+            disable=True,
         )
-
-    def _pool(self, target: Target, address: IPAddress) -> urllib3.HTTPConnectionPool:
-        key = (target.scheme, address, target.port, target.host)
-        pool = self._pools.get(key)
-        if pool is None:
-            common = {"timeout": self._timeout, "maxsize": 1, "block": False, "retries": False}
-            if target.scheme == "https":
-                if self._tls is None:
-                    self._tls = create_urllib3_context()
-                    self._tls.load_default_certs()
-                pool = urllib3.HTTPSConnectionPool(
-                    str(address),
-                    target.port,
-                    ssl_context=self._tls,
-                    cert_reqs="CERT_REQUIRED",
-                    server_hostname=target.host,
-                    assert_hostname=target.host,
-                    **common,
-                )
-            else:
-                pool = urllib3.HTTPConnectionPool(str(address), target.port, **common)
-            self._pools[key] = pool
-        return pool
-
-    def close(self) -> None:
-        pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.close()
+    if 300 <= status <= 399:
+        where = response.headers.get("Location", "?")
+        raise DeliveryError(
+            f"{what} answered {status} redirecting to {where}; redirects are not "
+            "followed: subscribe the final URL instead",
+            transient=False,
+            status=status,
+        )
+    wait = None
+    if status in (429, 503):
+        wait = retry_after(response.headers.get("Retry-After"), time.time())
+    raise DeliveryError(
+        f"{what} answered HTTP {status}", transient=True, status=status, retry_after=wait
+    )

@@ -1,24 +1,36 @@
-"""Reading an Open Terms Archive *versions* repository: its commits, oldest first, and blobs.
+"""Reading an Open Terms Archive *versions* repository: what its commits record.
 
-A read-only view of someone else's git repository (bare or not), kept apart from
-:mod:`store`, which owns *our* repositories. ``git log --raw`` is streamed, so walking a
-repository with hundreds of thousands of commits holds one commit at a time; blobs are read
-through one long-lived ``git cat-file --batch`` (GitPython's), only for versions imported.
+The engine's commit subjects (first records, changes, technical upgrades), the snapshots a
+commit body names, and which files are documents (``<Service>/<Terms type>.md``). Git itself
+is read through :class:`store.foreign.ForeignRepository` (read-only, streamed); this module
+only gives its commits their Open Terms Archive meaning.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
-import git
-
 from archive.errors import ArchiveError
+from store.foreign import (
+    FileChange,
+    ForeignCommit,
+    ForeignRepository,
+    ForeignRepositoryError,
+    NotARepositoryError,
+)
+
+__all__ = [
+    "FileChange",
+    "OtaCommit",
+    "OtaRepoError",
+    "OtaRepository",
+    "split_document_path",
+]
 
 # The engine's commit subject prefixes (src/archivist/recorder/repositories/git/dataMapper.js),
 # current and deprecated, mapped to what the commit records.
@@ -26,11 +38,8 @@ FIRST_RECORD_PREFIXES = ("First record of ", "Start tracking ")
 CHANGE_PREFIXES = ("Record new changes of ", "Update ")
 TECHNICAL_PREFIXES = ("Apply technical or declaration upgrade on ", "Refilter ")
 
-_REC, _FIELD = "\x1e", "\x1f"
-_LOG_FORMAT = f"--format={_REC}%H{_FIELD}%aI{_FIELD}%B{_FIELD}"
 _URL = re.compile(r"https?://\S+")
 _SHA = re.compile(r"\b[0-9a-f]{40}\b")
-_CHUNK = 1 << 16
 
 
 class OtaRepoError(ArchiveError):
@@ -38,20 +47,12 @@ class OtaRepoError(ArchiveError):
 
 
 @dataclass(frozen=True)
-class FileChange:
-    """One file a commit added, modified or deleted (``status`` A, M, T or D)."""
+class OtaCommit(ForeignCommit):
+    """A commit of an Open Terms Archive versions repository, read as the engine wrote it."""
 
-    path: str
-    blob: str
-    status: str
-
-
-@dataclass(frozen=True)
-class OtaCommit:
-    sha: str
-    date: datetime
-    message: str
-    files: tuple[FileChange, ...]
+    @classmethod
+    def of(cls, commit: ForeignCommit) -> OtaCommit:
+        return cls(sha=commit.sha, date=commit.date, message=commit.message, files=commit.files)
 
     @property
     def subject(self) -> str:
@@ -93,98 +94,37 @@ class OtaRepository:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         try:
-            self._repo = git.Repo(self.path)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            self._repo = ForeignRepository(self.path)
+        except NotARepositoryError:
             raise OtaRepoError(
                 f"{self.path} is not a git repository; clone an Open Terms Archive versions "
                 "repository first (e.g. git clone https://github.com/OpenTermsArchive/"
                 "demo-versions)"
             ) from None
-        self.git_dir = Path(self._repo.git_dir)
-
-    def _git(self, *args: str) -> list[str]:
-        return ["git", f"--git-dir={self.git_dir}", *args]
 
     def head(self) -> str | None:
         """The commit the walk starts from (HEAD), None for an empty repository."""
-        done = subprocess.run(
-            self._git("rev-parse", "--verify", "--quiet", "HEAD^{commit}"),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        return done.stdout.strip() or None
+        return self._repo.head()
 
     def label(self) -> str:
         """Where the history comes from: the ``origin`` URL if set, else the folder name."""
-        try:
-            url = self._repo.remotes.origin.url
-        except (AttributeError, ValueError):
-            url = ""
-        name = self.path.resolve().name
-        return url or (name[:-4] if name.endswith(".git") else name)
+        return self._repo.origin_url() or self._repo.name
 
     def count_commits(self) -> int:
-        if self.head() is None:
-            return 0
-        done = subprocess.run(
-            self._git("rev-list", "--count", "--first-parent", "HEAD"),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise OtaRepoError(f"git rev-list failed in {self.path}: {done.stderr.strip()}")
-        return int(done.stdout.strip() or 0)
+        with _reading():
+            return self._repo.count_commits()
 
     def commits(self) -> Iterator[OtaCommit]:
         """Every commit of HEAD's first-parent history, oldest first, with its file changes."""
-        if self.head() is None:
-            return
-        args = self._git(
-            "-c",
-            "core.quotepath=false",
-            "log",
-            "--reverse",
-            "--first-parent",
-            "--diff-merges=first-parent",
-            "--no-renames",
-            "--raw",
-            "--no-abbrev",
-            "-z",
-            _LOG_FORMAT,
-            "HEAD",
-        )
-        with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-            assert proc.stdout is not None
-            pending = b""
-            try:
-                while chunk := proc.stdout.read(_CHUNK):
-                    records = (pending + chunk).split(_REC.encode())
-                    pending = records.pop()
-                    for record in records:
-                        if record:
-                            yield _parse_record(record)
-                if pending:
-                    yield _parse_record(pending)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                _, err = proc.communicate()
-            if proc.returncode not in (0, -9):
-                raise OtaRepoError(
-                    f"git log failed in {self.path}: {err.decode('utf-8', 'replace').strip()}"
-                )
+        commits = self._repo.commits()
+        with _reading(), contextlib.closing(commits):  # closing stops git's log at once
+            for commit in commits:
+                yield OtaCommit.of(commit)
 
     def blob(self, blob_id: str) -> bytes:
         """The bytes of one blob (a file's content at some commit)."""
-        try:
-            _, kind, _, data = self._repo.git.get_object_data(blob_id)
-        except ValueError:
-            raise OtaRepoError(f"{self.path} has no object {blob_id}") from None
-        if kind != b"blob" and kind != "blob":
-            raise OtaRepoError(f"{blob_id} in {self.path} is a {kind!r}, not a file")
-        return data
+        with _reading():
+            return self._repo.blob(blob_id)
 
     def close(self) -> None:
         self._repo.close()
@@ -201,24 +141,10 @@ class OtaRepository:
         self.close()
 
 
-def _parse_record(record: bytes) -> OtaCommit:
-    text = record.decode("utf-8", "replace")
-    sha, date, message, raw = text.split(_FIELD, 3)
-    tokens = raw.lstrip("\0\n").split("\0")
-    files = []
-    i = 0
-    while i < len(tokens):
-        meta = tokens[i].lstrip("\n")
-        if meta.startswith(":") and i + 1 < len(tokens):
-            # ":<old mode> <new mode> <old blob> <new blob> <status>", then the path
-            fields = meta[1:].split()
-            files.append(FileChange(path=tokens[i + 1], blob=fields[3], status=fields[4][:1]))
-            i += 2
-        else:
-            i += 1
-    return OtaCommit(
-        sha=sha.strip(),
-        date=datetime.fromisoformat(date),
-        message=message.strip(),
-        files=tuple(files),
-    )
+@contextlib.contextmanager
+def _reading() -> Iterator[None]:
+    """Git's failures while reading, as this importer's error (same message)."""
+    try:
+        yield
+    except ForeignRepositoryError as exc:
+        raise OtaRepoError(str(exc)) from None

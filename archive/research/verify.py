@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from archive.app import Archive
-from store import integrity
 from store.index import IndexDamagedError
 from store.paths import safe_component
-from store.versions import Version
+from store.snapshots import SnapshotStore
+from store.versions import Version, VersionStore
+
+Repository = VersionStore | SnapshotStore
 
 MAX_LISTED = 50
 """Problems listed one by one per check; the rest are counted."""
@@ -77,14 +78,14 @@ class VerifyReport:
 
 def verify(archive: Archive) -> VerifyReport:
     """Run every check; never stops at the first problem."""
-    repos = (
-        ("versions repository", archive.versions.path),
-        ("snapshots repository", archive.snapshots.path),
+    repos: tuple[tuple[str, Repository], ...] = (
+        ("versions repository", archive.versions),
+        ("snapshots repository", archive.snapshots),
     )
     return VerifyReport(
         checks=[
-            *(check_fsck(name, path) for name, path in repos),
-            *(check_empty_commits(name, path) for name, path in repos),
+            *(check_fsck(name, repo) for name, repo in repos),
+            *(check_empty_commits(name, repo) for name, repo in repos),
             check_snapshot_links(archive),
             check_index(archive),
         ]
@@ -98,15 +99,11 @@ def repair(archive: Archive) -> list[str]:
     """
     if not archive.writer:
         raise ValueError("repair needs the archive opened as the writer")
-    return [
-        line
-        for path in (archive.versions.path, archive.snapshots.path)
-        for line in integrity.repair(path)
-    ]
+    return [*archive.versions.repair(), *archive.snapshots.repair()]
 
 
-def check_fsck(name: str, path: Path) -> Check:
-    report = integrity.fsck(path)
+def check_fsck(name: str, repo: Repository) -> Check:
+    path, report = repo.path, repo.fsck_report()
     check = Check(f"git fsck of the {name}", ok=True, summary=f"{path}: no problems")
     for line in report.problems:
         check.problem(line)
@@ -123,9 +120,9 @@ def check_fsck(name: str, path: Path) -> Check:
     return check
 
 
-def check_empty_commits(name: str, path: Path) -> Check:
+def check_empty_commits(name: str, repo: Repository) -> Check:
     """Commits whose tree equals their parent's record nothing: reported, never rewritten."""
-    empty = integrity.empty_commits(path)
+    path, empty = repo.path, repo.empty_commits()
     check = Check(f"empty commits in the {name}", ok=True, summary=f"{path}: none")
     for sha in empty:
         check.problem(f"commit {sha[:12]} has the same tree as its parent")
@@ -153,7 +150,7 @@ def _is_page_of(path: str, version: Version) -> bool:
 def check_snapshot_links(archive: Archive) -> Check:
     """Every ``Snapshot`` trailer resolves to a snapshot of the same policy."""
     check = Check("snapshot links", ok=True, summary="")
-    snapshots = {c.sha: c.paths for c in archive.snapshots.git.log(names=True)}
+    snapshots = archive.snapshots.files_by_snapshot()
     versions = archive.versions.log()
     linked = unlinked = 0
     for version in versions:

@@ -58,9 +58,10 @@ __all__ = [
 ]
 
 
-def open_index(path: Path) -> SearchIndex:
-    """The search index stored in ``path``. Opening reads nothing: a missing index reads as
-    empty (``exists()`` is False) until a writer's ``sync`` builds it."""
+def open_index(path: Path, *, readers: int = 2) -> SearchIndex:
+    """The search index stored in ``path``, read by at most ``readers`` searchers shared by
+    the process's threads. Opening reads nothing: a missing index reads as empty
+    (``exists()`` is False) until a writer's ``sync`` builds it."""
     from store.index.engine import WhooshIndex
 
-    return WhooshIndex(Path(path))
+    return WhooshIndex(Path(path), readers=readers)

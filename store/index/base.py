@@ -47,6 +47,8 @@ class SearchIndex(ABC):
         from the text). If git's history no longer contains the indexed commit (rewritten),
         the index is rebuilt.
         """
+        # head before the log: a commit landing in between is indexed now and recorded by
+        # the next sync (which skips it), never recorded without being indexed
         head = versions.head()
         done = self.indexed_head()
         if head == done:
@@ -69,7 +71,9 @@ class SearchIndex(ABC):
         language_of: LanguageOf | None = None,
     ) -> int:
         """Index ``new`` (in commit order, each after its policy's indexed versions) and
-        record ``head`` as indexed, in one atomic step per batch."""
+        record ``head`` as indexed, in one atomic step per batch; returns how many were
+        added. Idempotent per version: one the index holds already (or a repeat in ``new``)
+        is skipped, so handing over versions again never indexes them twice."""
 
     @abstractmethod
     def rebuild(

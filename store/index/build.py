@@ -178,7 +178,7 @@ def rebuild(
 ) -> int:
     """Replace the whole index with the versions in git (``writer`` holds the lock)."""
     head = versions.head()
-    todo = versions.log()
+    todo = list({(v.key, v.id): v for v in versions.log()}.values())  # each version once
     workers = max(1, min(processes, len(todo) // 200 or 1))
     jobs = plan(todo, workers, language_of, Path(ix.storage.folder), versions.path)
     total, done = len(todo), 0

@@ -13,6 +13,7 @@ from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
 
 from whoosh.reading import IndexReader
 
@@ -215,6 +216,8 @@ class Catalog:
         self.avg_length = (sum(lengths) / len(lengths)) if lengths else 1.0
         current = [p.ntoks[-1] for p in self.policies.values() if p.count]
         self.avg_current_length = (sum(current) / len(current)) if current else 1.0
+        self._lock = threading.Lock()  # catalogs are shared by threads
+        self._vids: dict[int, frozenset[str]] = {}  # built on demand, by :meth:`holds`
 
     def last(self, view: SegmentView, docnum: int) -> int:
         """The last version a section (or words document) stands for."""
@@ -223,6 +226,31 @@ class Catalog:
 
     def pid_of(self, service: str, type_: str) -> int | None:
         return self.by_name.get((service, type_))
+
+    def holds(self, service: str, type_: str, vid: str) -> bool:
+        """Whether the index holds version ``vid`` (a full commit id) of that policy."""
+        pid = self.by_name.get((service, type_))
+        if pid is None:
+            return False
+        with self._lock:
+            ids = self._vids.get(pid)
+            if ids is None:
+                ids = self._vids[pid] = frozenset(self.policies[pid].vids)
+        return vid in ids
+
+    @cached_property
+    def doubled(self) -> list[tuple[str, str, str]]:
+        """(service, type, version id) of every version the index holds more than once
+        (none, unless an index was written before its writer skipped what it held)."""
+        out = []
+        for info in self.policies.values():
+            if len(set(info.vids)) != info.count:
+                seen: set[str] = set()
+                for vid in info.vids:
+                    if vid in seen:
+                        out.append((info.service, info.type, vid))
+                    seen.add(vid)
+        return out
 
 
 class CatalogCache:

@@ -139,11 +139,30 @@ class WhooshIndex(SearchIndex):
         index is derived from git: a writer never stops for it)."""
         try:
             if self.exists():
-                return super().sync(versions, progress=progress, language_of=language_of)
-            log.info("building the search index in %s from git", self.path)
+                doubled = self.doubled()
+                if not doubled:
+                    return super().sync(versions, progress=progress, language_of=language_of)
+                service, type_, vid = doubled[0]
+                log.warning(
+                    "the search index in %s holds %d version(s) more than once (%s %s %s…); "
+                    "rebuilding it from git now",
+                    self.path,
+                    len(doubled),
+                    service,
+                    type_,
+                    vid[:12],
+                )
+            else:
+                log.info("building the search index in %s from git", self.path)
         except IndexDamagedError as exc:
             log.warning("%s; rebuilding it from git now", exc)
         return self.rebuild(versions, progress=progress, language_of=language_of)
+
+    def doubled(self) -> list[tuple[str, str, str]]:
+        """(service, type, version id) of each version the index holds more than once: an
+        index written before ``add`` skipped what it held (``sync`` rebuilds it)."""
+        with self._readers.reader() as reader:
+            return list(reader.catalog.doubled) if reader else []
 
     @contextlib.contextmanager
     def _index(self) -> Iterator[index.Index]:
@@ -191,21 +210,30 @@ class WhooshIndex(SearchIndex):
                 raise damaged(self.path, exc) from None
             try:
                 indexer = VersionIndexer(DocumentSink(None), catalog, searcher, language_of)
-                done = 0
+                seen = added = 0
                 for batch, batch_head in _batches(new, head):
                     with self._writer(ix) as writer:
                         indexer.sink = DocumentSink(writer)
                         for version in batch:
-                            indexer.add(version, read_text(versions, version))
-                            done += 1
-                            if progress and (done % 50 == 0 or done == len(new)):
-                                progress(done, len(new))
+                            if not indexer.holds(version):  # read no text for a repeat
+                                added += indexer.add(version, read_text(versions, version))
+                            seen += 1
+                            if progress and (seen % 50 == 0 or seen == len(new)):
+                                progress(seen, len(new))
                         indexer.flush()
                         writer.update_document(
                             key="meta", kind=META, head=batch_head, schema_version=SCHEMA_VERSION
                         )
                         writer.commit()
-                return done
+                if added < len(new):
+                    log.warning(
+                        "%d of the %d versions to index up to %s were in the search index "
+                        "already: skipped",
+                        len(new) - added,
+                        len(new),
+                        head[:12] if head else "(none)",
+                    )
+                return added
             except OSError as exc:
                 raise StoreError(f"cannot write the search index in {self.path}: {exc}") from None
             finally:

@@ -38,14 +38,14 @@ def read_all(
                 matcher._read_ids()
             matcher._read_weights()
             start = matcher._i
-            ids = matcher._ids[start:]
-            yield ids, matcher._weights[start:]
-            count += len(ids)
+            block = matcher._ids[start:]
+            yield block, matcher._weights[start:]
+            count += len(block)
             if count > CHECK_EVERY:
                 count = 0
                 deadline.check()
-            target = jump(ids[-1]) if jump is not None else None
-            if target is not None and target > ids[-1]:
+            target = jump(block[-1]) if jump is not None else None
+            if target is not None and target > block[-1]:
                 skip(matcher, target)
             else:
                 matcher._next_block()

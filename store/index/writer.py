@@ -8,6 +8,10 @@ versions × size, and each section is analysed about once: a run's document is o
 when the batch is flushed (ended runs longest first). Besides, each policy has one "words"
 document with its whole current text (word counts only), rewritten once per batch in which
 it changed.
+
+Indexing is idempotent per version: a version the policy already holds (in the index, or
+earlier in this run) is skipped, so a caller that hands the same version over twice (a
+lagging indexed head, a list of versions with a repeat) never indexes it twice.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ class PolicyState:
     count: int
     lang: str | None
     analyser: str | None
+    vids: set[str] = field(default_factory=set)  # every version indexed, by commit id
     open: dict[str, Run] = field(default_factory=dict)
     text: str | None = None  # of the latest version, until its words document is written
     words_in_index: bool = False
@@ -148,6 +153,7 @@ class VersionIndexer:
             info.count,
             lang,
             field_language(lang) if info.count else None,
+            set(info.vids),
             words_in_index=bool(info.count),
         )
         leaves = self.searcher.leaf_searchers()
@@ -179,8 +185,19 @@ class VersionIndexer:
 
     # ------------------------------------------------------------------ appending
 
-    def add(self, version: Version, text: str | None) -> None:
-        """Index ``version`` of its policy (``text`` None: the file was deleted)."""
+    def holds(self, version: Version) -> bool:
+        """Whether ``version`` is indexed already (in the index, or by this indexer)."""
+        key = (version.service, version.type)
+        state = self.states.get(key)
+        if state is not None:
+            return version.id in state.vids
+        return self.catalog is not None and self.catalog.holds(*key, version.id)
+
+    def add(self, version: Version, text: str | None) -> bool:
+        """Index ``version`` of its policy (``text`` None: the file was deleted); False (and
+        nothing written) when the policy holds that version already."""
+        if self.holds(version):
+            return False
         state = self.state(version.service, version.type)
         seq = state.count
         lang = self._language(version.service, version.type, state, text or "")
@@ -212,8 +229,10 @@ class VersionIndexer:
         state.open = current
         state.text = text or ""
         state.count = seq + 1
+        state.vids.add(version.id)
         state.lang = lang
         state.analyser = analyser
+        return True
 
     def _end_runs(self, state: PolicyState, runs: list[Run], seq: int) -> None:
         """Runs that stood until version ``seq - 1``: their documents move to ``old_`` (at

@@ -1,0 +1,5 @@
+"""``python -m archive.cli``: the same command as ``policy-archive``."""
+
+from archive.cli import main
+
+main(prog_name="policy-archive")
