@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from archive.config import Config
 from archive.errors import StoreError
-from archive.events import Dispatcher
-from store.gitrepo import GitRepo, is_repository
+from archive.tracking.events import Dispatcher
+from store.git.repository import GitRepo, is_repository
+from store.git.snapshots import SnapshotStore
+from store.git.versions import VersionStore
 from store.lock import WriterLock
 from store.paths import check_collisions, policy_path
-from store.snapshots import SnapshotStore
 from store.state import State
-from store.versions import VersionStore
 
 if TYPE_CHECKING:
     from store.index import SearchIndex
@@ -58,7 +58,7 @@ def _default_listeners() -> tuple[Listener, ...]:
     (tests, the demo's first check); callers pass ``listeners=`` explicitly, and this goes
     once they all do.
     """
-    from archive.notify import LISTENERS
+    from archive.alerts import LISTENERS
 
     return LISTENERS
 
@@ -106,7 +106,7 @@ class Archive:
         listeners: Iterable[Listener] | None = None,
     ) -> Archive:
         """Open the archive; a writer reconciles state with git, attaches ``listeners`` (the
-        features that follow its events, such as ``archive.notify.LISTENERS``: the caller
+        features that follow its events, such as ``archive.alerts.LISTENERS``: the caller
         chooses them, as the CLI and the runner do) and then catches them up with git.
 
         ``listeners=None`` means the alerts, for callers written before listeners were passed

@@ -254,7 +254,7 @@ def record_first_versions(config: Config) -> list[str]:
     """Track every policy once, now (so the UI has something to show at once)."""
     from archive.app import Archive
     from archive.fetch import Fetcher
-    from archive.pipeline import Pipeline
+    from archive.tracking.pipeline import Pipeline
 
     fetcher = Fetcher(config.fetch)
     try:

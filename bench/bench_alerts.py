@@ -19,12 +19,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from archive.alerts import deliver_pending  # noqa: E402
 from archive.app import Archive  # noqa: E402
 from archive.config import config_from_mapping  # noqa: E402
-from archive.events import VersionRecorded  # noqa: E402
-from archive.notify import deliver_pending  # noqa: E402
-from store.gitrepo import now_utc  # noqa: E402
-from store.versions import CHANGE, FIRST_RECORD, NewVersion  # noqa: E402
+from archive.tracking.events import VersionRecorded  # noqa: E402
+from store.git.repository import now_utc  # noqa: E402
+from store.git.versions import CHANGE, FIRST_RECORD, NewVersion  # noqa: E402
 from tests.smtp_server import SmtpServer  # noqa: E402
 from tests.webhook_receiver import WebhookReceiver  # noqa: E402
 

@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO))
 from archive.app import Archive  # noqa: E402
 from archive.config import config_from_mapping  # noqa: E402
 from archive.fetch import Fetcher  # noqa: E402
-from archive.importer import import_histories  # noqa: E402
-from archive.pipeline import Pipeline  # noqa: E402
+from archive.tracking.importer import import_histories  # noqa: E402
+from archive.tracking.pipeline import Pipeline  # noqa: E402
 
 SEED = REPO.parent / "shared" / "fixtures" / "seed-policies" / "workoptima-privacy-policy.txt"
 OTA = REPO.parent / "shared" / "corpus" / "ota" / "policy_histories.jsonl"

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from archive.app import Archive
 from archive.config import config_from_mapping
 from archive.diff import DiffCache, diff_texts
-from store.versions import CHANGE, FIRST_RECORD, NewVersion
+from store.git.versions import CHANGE, FIRST_RECORD, NewVersion
 from webui import create_app
 
 WORDS = tuple(

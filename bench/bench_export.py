@@ -25,8 +25,8 @@ sys.path.insert(0, str(REPO))
 from archive.app import Archive  # noqa: E402
 from archive.config import config_from_mapping  # noqa: E402
 from archive.dates import parse_when  # noqa: E402
-from archive.importer import import_histories  # noqa: E402
 from archive.research.export import ExportQuery, export_stream  # noqa: E402
+from archive.tracking.importer import import_histories  # noqa: E402
 from webui import create_app, git_http  # noqa: E402
 from webui.server import make_server  # noqa: E402
 

@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 from archive.app import Archive  # noqa: E402
 from archive.config import config_from_mapping  # noqa: E402
 from archive.search import language_resolver, search  # noqa: E402
-from store.versions import CHANGE, FIRST_RECORD, NewVersion  # noqa: E402
+from store.git.versions import CHANGE, FIRST_RECORD, NewVersion  # noqa: E402
 
 OTA = REPO.parent / "shared" / "corpus" / "ota" / "policy_histories.jsonl"
 
@@ -303,7 +303,7 @@ def bench(archive: Archive, processes: int, rounds: int, both: bool, reindex: bo
 
 
 def bench_ota(tmp: Path, processes: int, rounds: int) -> None:
-    from archive.importer import import_histories
+    from archive.tracking.importer import import_histories
 
     print(f"OTA corpus ({OTA.name})")
     with open_archive(tmp / "ota") as archive:

@@ -16,10 +16,10 @@ from click.testing import CliRunner, Result
 from archive.app import Archive
 from archive.cli import main
 from archive.config import Config, load_config
-from archive.events import VersionRecorded
-from store.gitrepo import now_utc
-from store.snapshots import Page
-from store.versions import CHANGE, FIRST_RECORD, REEXTRACT, NewVersion, Version
+from archive.tracking.events import VersionRecorded
+from store.git.repository import now_utc
+from store.git.snapshots import Page
+from store.git.versions import CHANGE, FIRST_RECORD, REEXTRACT, NewVersion, Version
 
 SERVICE, TYPE = "WorkOptima", "Privacy Policy"
 URL = "https://workoptima.example/privacy"

@@ -9,10 +9,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from archive.alerts import deliver_pending
+from archive.alerts.subscriptions import Subscriptions
+from archive.alerts.tokens import CONFIRM, make_token, secret_key
 from archive.app import Archive
-from archive.notify import deliver_pending
-from archive.notify.subscriptions import Subscriptions
-from archive.notify.tokens import CONFIRM, make_token, secret_key
 from tests.conftest import seed_text
 from tests.smtp_server import SmtpServer
 from tests.support import record_change

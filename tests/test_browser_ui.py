@@ -15,7 +15,7 @@ import pytest
 
 from archive.app import Archive
 from archive.config import Config
-from store.versions import CHANGE, FIRST_RECORD, NewVersion
+from store.git.versions import CHANGE, FIRST_RECORD, NewVersion
 from tests.conftest import seed_text
 from webui import create_app
 from webui.server import WebServer, make_server

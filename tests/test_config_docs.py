@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from archive.config import TABLES, Table
-from archive.config_docs import COMMAND, render_reference
+from archive.config.reference import COMMAND, render_reference
 from tests.conftest import REPO
 
 REFERENCE = REPO / "docs" / "configuration.md"

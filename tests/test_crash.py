@@ -11,10 +11,10 @@ import time
 
 from archive.app import Archive
 from archive.fetch import Fetcher
-from archive.pipeline import Pipeline
 from archive.research.verify import repair
+from archive.tracking.pipeline import Pipeline
 from store.errors import WriterLockedError
-from store.integrity import empty_commits, fsck
+from store.git.integrity import empty_commits, fsck
 from tests.conftest import REPO, seed_text
 from tests.pages import policy_page
 
@@ -22,8 +22,8 @@ WRITER = """
 import sys, itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from store.versions import VersionStore, NewVersion
-from store.snapshots import SnapshotStore, Page
+from store.git.versions import VersionStore, NewVersion
+from store.git.snapshots import SnapshotStore, Page
 from store.lock import WriterLock
 data = Path(sys.argv[1])
 WriterLock(data).acquire()

@@ -18,8 +18,7 @@ from click.testing import CliRunner
 
 from archive.cli import main
 from archive.config import PolicyConfig, Source, parse_selectors
-from archive.dates import parse_when
-from archive.declarations import (
+from archive.config.declarations import (
     declaration_at,
     history_path,
     load_declarations_dir,
@@ -27,6 +26,7 @@ from archive.declarations import (
     policy_at,
     terms_sources,
 )
+from archive.dates import parse_when
 from archive.errors import ConfigError
 from tests.conftest import OTA_DIR
 from tests.support import Cli

@@ -27,7 +27,7 @@ from archive.diff import (
     predecessor,
     units,
 )
-from store.versions import NewVersion
+from store.git.versions import NewVersion
 from tests.conftest import OTA_JSONL, SEED_POLICIES, seed_text
 
 

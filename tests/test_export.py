@@ -18,13 +18,6 @@ from archive.app import Archive
 from archive.cli import main
 from archive.config import config_from_mapping
 from archive.dates import parse_when
-from archive.importer import (
-    ImportReport,
-    import_histories,
-    merge_by_date,
-    plan_history,
-    read_histories,
-)
 from archive.research.export import (
     CSV_COLUMNS,
     ExportError,
@@ -32,8 +25,15 @@ from archive.research.export import (
     export_stream,
     select,
 )
-from store.snapshots import Page
-from store.versions import CHANGE, FIRST_RECORD, REEXTRACT, NewVersion
+from archive.tracking.importer import (
+    ImportReport,
+    import_histories,
+    merge_by_date,
+    plan_history,
+    read_histories,
+)
+from store.git.snapshots import Page
+from store.git.versions import CHANGE, FIRST_RECORD, REEXTRACT, NewVersion
 from tests.conftest import OTA_JSONL, seed_text
 from webui import create_app
 

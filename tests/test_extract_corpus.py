@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from archive.declarations import terms_sources
+from archive.config.declarations import terms_sources
 from archive.errors import ExtractError
 from archive.extract import extract_document
 

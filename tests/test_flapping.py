@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from archive.alerts import deliver_pending
+from archive.alerts.listener import differing_lines, find_flap
 from archive.app import Archive
 from archive.fetch import Fetcher
-from archive.notify import deliver_pending
-from archive.notify.listener import differing_lines, find_flap
-from archive.pipeline import Pipeline
-from store.versions import CHANGE, FIRST_RECORD, REEXTRACT, Version
+from archive.tracking.pipeline import Pipeline
+from store.git.versions import CHANGE, FIRST_RECORD, REEXTRACT, Version
 from tests.conftest import seed_text
 from tests.pages import policy_page
 

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 
 from archive.app import Archive
-from store.versions import CHANGE, FIRST_RECORD
+from store.git.versions import CHANGE, FIRST_RECORD
 from tests.conftest import seed_text
 from tests.support import URL, record_fetched
 from webui import create_app, git_http

@@ -12,16 +12,16 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from archive.alerts import content
+from archive.alerts.apprise_sender import AppriseSender, load_apprise, message_body
+from archive.alerts.content import AlertContent
+from archive.alerts.errors import DeliveryError
+from archive.alerts.webhooks import RESPONSE_LIMIT, WebhookSender, notify_client
 from archive.config import NotifySettings
 from archive.errors import FetchError
 from archive.fetch import AddressPolicy, BlockedAddressError
 from archive.fetch.client import GuardedClient
 from archive.fetch.guard import IPAddress
-from archive.notify import content
-from archive.notify.apprise_sender import AppriseSender, load_apprise, message_body
-from archive.notify.content import AlertContent
-from archive.notify.errors import DeliveryError
-from archive.notify.webhooks import RESPONSE_LIMIT, WebhookSender, notify_client
 from tests.fixture_server import FixtureServer
 from tests.webhook_receiver import Call, WebhookReceiver
 

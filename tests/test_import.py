@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from archive.importer import ImportFormatError, import_histories
+from archive.tracking.importer import ImportFormatError, import_histories
 from tests.conftest import OTA_JSONL
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from archive.app import Archive
 from archive.search import language_resolver, search
-from store.gitrepo import BRANCH
+from store.git.repository import BRANCH
+from store.git.versions import CHANGE, FIRST_RECORD, NewVersion
 from store.index import open_index
 from store.index.sections import MAX_WORDS, split_sections
-from store.versions import CHANGE, FIRST_RECORD, NewVersion
 from tests.conftest import seed_text
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)

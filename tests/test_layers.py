@@ -8,9 +8,9 @@ import ast
 from pathlib import Path
 
 from archive.app import Archive
-from archive.events import VersionRecorded
-from store.gitrepo import now_utc
-from store.versions import NewVersion
+from archive.tracking.events import VersionRecorded
+from store.git.repository import now_utc
+from store.git.versions import NewVersion
 from tests.conftest import REPO
 
 ARCHIVE = REPO / "archive"
@@ -37,11 +37,11 @@ def names(modules: set[str], package: str) -> set[str]:
 def test_the_helper_sees_imports_anywhere_in_a_module(tmp_path: Path) -> None:
     source = tmp_path / "m.py"
     source.write_text(
-        "import os\nfrom archive import notify\ndef f():\n    from webui.server import x\n",
+        "import os\nfrom archive import alerts\ndef f():\n    from webui.server import x\n",
         encoding="utf-8",
     )
     assert names(imported_modules(source), "webui") == {"webui.server", "webui.server.x"}
-    assert names(imported_modules(source), "archive.notify") == {"archive.notify"}
+    assert names(imported_modules(source), "archive.alerts") == {"archive.alerts"}
     assert names(imported_modules(source, top_level_only=True), "webui") == set()
 
 
@@ -68,14 +68,14 @@ def test_the_archive_core_does_not_import_the_alerts_at_load_time() -> None:
     """app.py and the runner's callers attach alerts; app.py only names them as the default
     of callers that pass no listeners (backwards compatibility, to be removed)."""
     app = ARCHIVE / "app.py"
-    assert names(imported_modules(app, top_level_only=True), "archive.notify") == set()
+    assert names(imported_modules(app, top_level_only=True), "archive.alerts") == set()
     tree = ast.parse(app.read_text(encoding="utf-8"))
     importers = {
         node.name
         for node in ast.walk(tree)
         if isinstance(node, ast.FunctionDef)
         and any(
-            isinstance(inner, ast.ImportFrom) and (inner.module or "").startswith("archive.notify")
+            isinstance(inner, ast.ImportFrom) and (inner.module or "").startswith("archive.alerts")
             for inner in ast.walk(node)
         )
     }

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from archive.alerts.outbox import Outbox
 from archive.app import Archive
 from archive.config import load_config
-from archive.events import VersionRecorded
-from archive.notify.outbox import Outbox
-from store.gitrepo import now_utc
-from store.versions import CHANGE, FIRST_RECORD, NewVersion
+from archive.tracking.events import VersionRecorded
+from store.git.repository import now_utc
+from store.git.versions import CHANGE, FIRST_RECORD, NewVersion
 from tests.conftest import seed_text
 from tests.webhook_receiver import WebhookReceiver
 

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
+from archive.alerts import deliver_pending
+from archive.alerts.outbox import Outbox
+from archive.alerts.tokens import UNSUBSCRIBE, read_token, secret_key
 from archive.app import Archive
-from archive.notify import deliver_pending
-from archive.notify.outbox import Outbox
-from archive.notify.tokens import UNSUBSCRIBE, read_token, secret_key
 from tests.conftest import seed_text
 from tests.smtp_server import SmtpServer, body_text
 from tests.support import record_change

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
+from archive.alerts import deliver_pending
+from archive.alerts.outbox import Outbox
+from archive.alerts.subscriptions import Subscriptions
 from archive.app import Archive
 from archive.config import config_from_mapping
-from archive.events import VersionRecorded
-from archive.notify import deliver_pending
-from archive.notify.outbox import Outbox
-from archive.notify.subscriptions import Subscriptions
-from store.versions import REEXTRACT, NewVersion
+from archive.tracking.events import VersionRecorded
+from store.git.versions import REEXTRACT, NewVersion
 from tests.conftest import REPO, seed_text
 from tests.support import record_change
 from tests.webhook_receiver import WebhookReceiver
@@ -54,9 +54,9 @@ import json, os, sys
 from pathlib import Path
 from archive.app import Archive
 from archive.config import config_from_mapping
-from archive.events import VersionRecorded
-from store.gitrepo import now_utc
-from store.versions import CHANGE, NewVersion
+from archive.tracking.events import VersionRecorded
+from store.git.repository import now_utc
+from store.git.versions import CHANGE, NewVersion
 
 raw, stage, text_file = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 archive = Archive.open(config_from_mapping(raw), writer=True)
@@ -237,7 +237,7 @@ def test_first_records_alert_only_subscriptions_that_ask_for_them(make_config, w
 def test_an_older_subscription_table_gains_the_first_records_column(tmp_path):
     import sqlite3
 
-    from archive.notify.schema import SCHEMA
+    from archive.alerts.schema import SCHEMA
     from store.state import State
 
     path = tmp_path / "state.sqlite"
@@ -261,7 +261,7 @@ def test_an_older_subscription_table_gains_the_first_records_column(tmp_path):
 def test_ensure_schema_brings_an_older_subscription_table_up_to_date(tmp_path):
     import sqlite3
 
-    from archive.notify.schema import SCHEMA, ensure_schema
+    from archive.alerts.schema import SCHEMA, ensure_schema
     from store.state import State
 
     path = tmp_path / "state.sqlite"

@@ -8,15 +8,15 @@ from email.utils import format_datetime
 
 import pytest
 
-from archive.notify.changes import DELETE, INSERT, render_text, summarize
-from archive.notify.content import AlertContent
-from archive.notify.delivery import backoff
-from archive.notify.emails import alert_email, safe_header
-from archive.notify.errors import HeaderInjectionError, NotifyError, TokenError
-from archive.notify.saved_search import matches, parse
-from archive.notify.subscriptions import Subscription, check_target, new_webhook_secret
-from archive.notify.tokens import CONFIRM, UNSUBSCRIBE, make_token, read_token
-from archive.notify.webhooks import retry_after, sign, signing_key, verify
+from archive.alerts.changes import DELETE, INSERT, render_text, summarize
+from archive.alerts.content import AlertContent
+from archive.alerts.delivery import backoff
+from archive.alerts.emails import alert_email, safe_header
+from archive.alerts.errors import HeaderInjectionError, NotifyError, TokenError
+from archive.alerts.saved_search import matches, parse
+from archive.alerts.subscriptions import Subscription, check_target, new_webhook_secret
+from archive.alerts.tokens import CONFIRM, UNSUBSCRIBE, make_token, read_token
+from archive.alerts.webhooks import retry_after, sign, signing_key, verify
 
 KEY = b"test key"
 

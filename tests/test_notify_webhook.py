@@ -6,11 +6,11 @@ import time
 
 import pytest
 
+from archive.alerts import deliver_pending
+from archive.alerts.outbox import Outbox
+from archive.alerts.subscriptions import Subscriptions
 from archive.app import Archive
-from archive.events import PolicyFailing, PolicyRecovered
-from archive.notify import deliver_pending
-from archive.notify.outbox import Outbox
-from archive.notify.subscriptions import Subscriptions
+from archive.tracking.events import PolicyFailing, PolicyRecovered
 from tests.conftest import seed_text
 from tests.support import record_change
 from tests.webhook_receiver import WebhookReceiver
@@ -258,7 +258,7 @@ def test_other_error_statuses_are_retried(make_config, webhook_receiver, status)
 
 
 def test_the_worker_delivers_in_the_background_and_retries_when_due(make_config, webhook_receiver):
-    from archive.notify import Worker
+    from archive.alerts import Worker
 
     webhook_receiver.script(503)
     config = make_config(alert=[hook(webhook_receiver)], notify={"retry_base": 0.2})

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from archive.cli import main
-from archive.research.ota_import import SOURCE_SNAPSHOT, import_ota_repo
-from archive.research.ota_repo import OtaRepoError
+from archive.tracking.ota_import import SOURCE_SNAPSHOT, import_ota_repo
+from archive.tracking.ota_repo import OtaRepoError
 from tests.conftest import seed_text
 
 SNAP = "https://github.com/OpenTermsArchive/demo-snapshots/commit/"
@@ -193,7 +193,7 @@ def test_second_import_writes_only_new_commits(archive, ota: OtaRepo) -> None:
 
 def test_history_before_tracking_already_in_the_archive(archive, ota: OtaRepo) -> None:
     """Versions the archive recorded itself are kept; the repository fills in around them."""
-    from store.versions import NewVersion
+    from store.git.versions import NewVersion
 
     archive.versions.record(
         NewVersion(

@@ -13,8 +13,8 @@ import pytest
 from archive.app import Archive
 from archive.config import Config
 from archive.fetch import Fetcher
-from archive.pipeline import Pipeline
-from archive.scheduler import GC_META, Scheduler, Upkeep
+from archive.tracking.pipeline import Pipeline
+from archive.tracking.scheduler import GC_META, Scheduler, Upkeep
 from tests.conftest import seed_text
 from tests.fixture_server import FixtureServer
 from tests.pages import policy_page

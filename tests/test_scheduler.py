@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from archive.app import Archive
 from archive.fetch import Fetcher
-from archive.pipeline import Pipeline
-from archive.scheduler import (
+from archive.tracking.pipeline import Pipeline
+from archive.tracking.scheduler import (
     EPOCH,
     PhaseTrigger,
     Scheduler,

@@ -9,9 +9,9 @@ import pytest
 
 from archive.app import Archive
 from archive.search import QueryError, language_resolver, parse_query, search
+from store.git.versions import FIRST_RECORD
 from store.index import And, FieldMatch, MatchAll, Not, Or, Phrase, Prefix, Term
 from store.index.sections import split_sections
-from store.versions import FIRST_RECORD
 from tests.conftest import SEED_POLICIES, seed_text
 from tests.support import record_version
 

@@ -9,7 +9,7 @@ import pytest
 
 from archive.app import Archive
 from archive.search import MAX_QUERY_CHARS, QueryError, parse_query
-from store.versions import CHANGE, FIRST_RECORD, NewVersion
+from store.git.versions import CHANGE, FIRST_RECORD, NewVersion
 from tests.conftest import SEED_POLICIES, seed_text
 from tests.support import Cli
 from webui import create_app

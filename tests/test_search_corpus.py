@@ -18,8 +18,8 @@ import pytest
 from archive.app import Archive
 from archive.config import config_from_mapping
 from archive.search import QueryError, language_resolver, search, when
+from store.git.versions import CHANGE, FIRST_RECORD, NewVersion
 from store.index.analysis import PolicyAnalyzer
-from store.versions import CHANGE, FIRST_RECORD, NewVersion
 from tests.conftest import OTA_JSONL
 
 pytestmark = pytest.mark.slow

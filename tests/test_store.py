@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from store.errors import NameCollisionError, UnknownVersionError, UnsafeNameError, WriterLockedError
-from store.gitrepo import blob_sha
+from store.git.repository import blob_sha
+from store.git.snapshots import Page, SnapshotStore
+from store.git.versions import CHANGE, FIRST_RECORD, REEXTRACT, NewVersion, VersionStore
 from store.lock import WriterLock
 from store.paths import check_collisions, policy_path, safe_component
-from store.snapshots import Page, SnapshotStore
-from store.versions import CHANGE, FIRST_RECORD, REEXTRACT, NewVersion, VersionStore
 
 T0 = datetime(2024, 3, 1, 8, 30, tzinfo=UTC)
 

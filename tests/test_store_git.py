@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from store import http_backend
 from store.errors import StoreError
-from store.foreign import ForeignRepository, ForeignRepositoryError, NotARepositoryError
-from store.gitrepo import is_repository
-from store.snapshots import Page, SnapshotStore
-from store.versions import FIRST_RECORD, NewVersion, Version, VersionStore
+from store.git import http_backend
+from store.git.foreign import ForeignRepository, ForeignRepositoryError, NotARepositoryError
+from store.git.repository import is_repository
+from store.git.snapshots import Page, SnapshotStore
+from store.git.versions import FIRST_RECORD, NewVersion, Version, VersionStore
 
 T0 = datetime(2024, 3, 1, 8, 30, tzinfo=UTC)
 

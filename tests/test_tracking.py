@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 
 from archive.app import Archive
-from archive.events import PolicyFailing, PolicyRecovered, VersionRecorded
 from archive.fetch import Fetcher
-from archive.pipeline import Pipeline, browser_available
-from archive.reextract import reextract_all
+from archive.tracking.events import PolicyFailing, PolicyRecovered, VersionRecorded
+from archive.tracking.pipeline import Pipeline, browser_available
+from archive.tracking.reextract import reextract_all
 from tests.conftest import SEED_POLICIES, seed_text
 from tests.pages import policy_page
 

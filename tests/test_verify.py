@@ -8,7 +8,7 @@ import pytest
 
 from archive.app import Archive
 from archive.research.verify import repair, verify
-from store.versions import CHANGE, FIRST_RECORD
+from store.git.versions import CHANGE, FIRST_RECORD
 from tests.conftest import seed_text
 from tests.reliability.harness import git as harness_git
 from tests.reliability.harness import run_cli

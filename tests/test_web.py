@@ -16,9 +16,9 @@ from flask.testing import FlaskClient
 from archive.app import Archive
 from archive.config import Config
 from archive.fetch import Fetcher
-from archive.pipeline import Pipeline
+from archive.tracking.pipeline import Pipeline
+from store.git.versions import CHANGE, FIRST_RECORD, REEXTRACT, NewVersion, Version
 from store.state import PolicyState
-from store.versions import CHANGE, FIRST_RECORD, REEXTRACT, NewVersion, Version
 from tests.conftest import seed_text
 from tests.pages import policy_page
 from webui import close_app, create_app

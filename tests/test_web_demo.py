@@ -13,7 +13,7 @@ import pytest
 from archive.app import Archive
 from archive.demo import DemoSite, Script, demo_config, load_script
 from archive.fetch import Fetcher
-from archive.pipeline import Pipeline
+from archive.tracking.pipeline import Pipeline
 from tests.test_web_server import CLI, REPO, fetch, free_port, wait_for
 from webui import create_app
 

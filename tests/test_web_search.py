@@ -16,7 +16,7 @@ from archive import search as engine
 from archive.app import Archive
 from archive.config import Config
 from archive.search import MAX_QUERY_CHARS
-from store.versions import CHANGE, FIRST_RECORD, NewVersion
+from store.git.versions import CHANGE, FIRST_RECORD, NewVersion
 from tests.conftest import SEED_POLICIES, seed_text
 from webui import create_app
 
@@ -151,7 +151,7 @@ def test_an_overloaded_server_answers_503_with_retry_after(site: Site, monkeypat
 
 
 def test_a_phrase_over_its_cpu_budget_is_a_clear_400(site: Site, monkeypatch) -> None:
-    from archive import clauses
+    from archive.search import clauses
 
     monkeypatch.setattr(clauses, "TIME_BUDGET", 1e-6)
     phrase = " ".join(["the"] * 120)

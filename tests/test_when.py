@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from archive.app import Archive
 from archive.cli import main
 from archive.search import QueryError, when
-from store.versions import CHANGE, FIRST_RECORD, NewVersion
+from store.git.versions import CHANGE, FIRST_RECORD, NewVersion
 
 T0 = datetime(2023, 5, 1, 8, 0, tzinfo=UTC)
 CLAUSE = "We may sell your personal information to our partners for advertising."

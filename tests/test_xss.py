@@ -13,9 +13,9 @@ from flask.testing import FlaskClient
 
 from archive.app import Archive
 from archive.config import Config
+from store.git.versions import CHANGE, FIRST_RECORD, NewVersion
 from store.paths import url_segment
 from store.state import PolicyState
-from store.versions import CHANGE, FIRST_RECORD, NewVersion
 from webui import create_app
 
 SCRIPT = '<script>alert("xss")</script>'

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from archive.notify.webhooks import verify
+from archive.alerts.webhooks import verify
 
 Answer = tuple[int, dict[str, str]]
 

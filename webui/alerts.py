@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template_string
 
-from archive.notify.errors import TokenError
-from archive.notify.schema import ensure_schema
-from archive.notify.subscriptions import ACTIVE, PENDING, UNSUBSCRIBED, Subscription, Subscriptions
-from archive.notify.tokens import CONFIRM, CONFIRM_TTL, UNSUBSCRIBE, read_token, secret_key
+from archive.alerts.errors import TokenError
+from archive.alerts.schema import ensure_schema
+from archive.alerts.subscriptions import ACTIVE, PENDING, UNSUBSCRIBED, Subscription, Subscriptions
+from archive.alerts.tokens import CONFIRM, CONFIRM_TTL, UNSUBSCRIBE, read_token, secret_key
 from webui.context import web_state
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, jsonify, url_for
 from werkzeug.wrappers import Response
 
-from archive.status import history_json
+from archive.tracking.status import history_json
 from webui import queries
 from webui.changes import change_filters
 from webui.context import policy_or_404, text_arg, web_state

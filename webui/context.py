@@ -21,9 +21,9 @@ from archive.dates import DateError, parse_when
 from archive.diff import DiffCache
 from store.cache import LRU
 from store.errors import UnsafeNameError
+from store.git.versions import Version
 from store.paths import safe_component
 from store.state import PolicyState
-from store.versions import Version
 from webui.render import Renderer
 
 EXTENSION = "policy_archive"

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, abort, url_for
 
 from archive.diff import diff_versions, predecessor
-from store.versions import Version
+from store.git.versions import Version
 from webui import queries
 from webui.context import policy_or_404, web_state
 

@@ -16,7 +16,7 @@ from typing import IO
 from flask import Blueprint, Response, abort, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from store import http_backend
+from store.git import http_backend
 from webui.context import web_state
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, abort, render_template, request
 
-from store.versions import Version
+from store.git.versions import Version
 from webui import queries
 from webui.context import (
     VERSION_ID,

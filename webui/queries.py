@@ -9,10 +9,10 @@ from typing import Any
 
 from flask import abort, url_for
 
-from archive import status
 from archive.diff import TextDiff, diff_versions, predecessor
-from archive.status import PolicyRow
-from store.versions import REEXTRACT, Version
+from archive.tracking import status
+from archive.tracking.status import PolicyRow
+from store.git.versions import REEXTRACT, Version
 from webui.context import PolicyRef, archive, version_in, web_state
 
 CHANGES_PER_PAGE = 50

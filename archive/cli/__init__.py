@@ -62,7 +62,7 @@ class Context:
         """The archive; a writer gets the alerts attached (the caller attaches listeners)."""
         if not writer:
             return Archive.open(self.config, create=create)
-        from archive.notify import LISTENERS
+        from archive.alerts import LISTENERS
 
         return Archive.open(self.config, writer=True, create=create, listeners=LISTENERS)
 

@@ -7,14 +7,14 @@ import time
 
 import click
 
+from archive.alerts import content
+from archive.alerts.delivery import deliver_pending
+from archive.alerts.outbox import NewAlert, Outbox, OutboxRow
+from archive.alerts.saved_search import parse
+from archive.alerts.schema import ensure_schema
+from archive.alerts.subscriptions import CONFIG, UNSUBSCRIBED, Subscriptions
 from archive.cli import Context, main, pass_context
-from archive.notify import content
-from archive.notify.delivery import deliver_pending
-from archive.notify.outbox import NewAlert, Outbox, OutboxRow
-from archive.notify.saved_search import parse
-from archive.notify.schema import ensure_schema
-from archive.notify.subscriptions import CONFIG, UNSUBSCRIBED, Subscriptions
-from archive.tables import render_table
+from archive.cli.tables import render_table
 
 
 @main.command()

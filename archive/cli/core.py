@@ -12,11 +12,11 @@ from pathlib import Path
 import click
 
 from archive.cli import Context, log_own_info, main, pass_context
+from archive.cli.tables import render_table
 from archive.config import PolicyConfig, Source, parse_selectors
 from archive.dates import parse_when
 from archive.errors import ConfigError
-from archive.status import history_json, policy_rows
-from archive.tables import render_table
+from archive.tracking.status import history_json, policy_rows
 
 STATUS_LABELS = {
     "first_record": "first record",
@@ -65,7 +65,7 @@ def init(ctx: Context) -> None:
 def check(ctx: Context, service: str | None, type_: str | None, no_alerts: bool) -> None:
     """Fetch policies now (all, one service, or one document) and record changes."""
     from archive.fetch import Fetcher
-    from archive.pipeline import Pipeline
+    from archive.tracking.pipeline import Pipeline
 
     policies = select_policies(ctx, service, type_)
     with ctx.open(writer=True, create=True) as archive, Fetcher(archive.config.fetch) as fetcher:
@@ -80,7 +80,7 @@ def check(ctx: Context, service: str | None, type_: str | None, no_alerts: bool)
             results = pipeline.check(policies, on_result=lambda r: bar.update(1, r))
         archive.catch_up()
         if not no_alerts:
-            from archive.notify import deliver_pending
+            from archive.alerts import deliver_pending
 
             deliver_pending(archive, until=time.monotonic() + 60)
     order = {p.key: i for i, p in enumerate(policies)}
@@ -117,7 +117,7 @@ def run(ctx: Context, no_web: bool) -> None:
     Logs one INFO line per change and per failure (more with -v).
     """
     from archive.cli.web import web_server
-    from archive.runner import run_archive
+    from archive.tracking.runner import run_archive
 
     log_own_info()
     run_archive(ctx.config, web=None if no_web else web_server(ctx.config))
@@ -252,7 +252,7 @@ def extract(
 
 
 def _declaration_source(path: Path, type_: str | None, url: str, when: str | None) -> Source:
-    from archive.declarations import declaration_at, terms_sources
+    from archive.config.declarations import declaration_at, terms_sources
 
     if when is not None or path.name.endswith(".history.json"):
         from archive.dates import parse_when
@@ -296,7 +296,7 @@ def _declaration_source(path: Path, type_: str | None, url: str, when: str | Non
 @pass_context
 def import_(ctx: Context, file: Path) -> None:
     """Bulk-import policy histories from a JSON Lines file (one history per line)."""
-    from archive.importer import import_histories
+    from archive.tracking.importer import import_histories
 
     with (
         ctx.open(writer=True, create=True) as archive,
@@ -324,7 +324,7 @@ def import_(ctx: Context, file: Path) -> None:
 @pass_context
 def reextract(ctx: Context, service: str | None, type_: str | None) -> None:
     """Re-extract every policy from its latest snapshot (declarations: the entry valid then)."""
-    from archive.reextract import reextract_all
+    from archive.tracking.reextract import reextract_all
 
     policies = select_policies(ctx, service, type_)
     with (

@@ -132,7 +132,7 @@ def import_ota_repo(ctx: Context, path: Path) -> None:
 
     Walks PATH's history oldest first; running it again later imports only new commits.
     """
-    from archive.research.ota_import import import_ota_repo as run_import
+    from archive.tracking.ota_import import import_ota_repo as run_import
 
     labels = {"reading": "Reading history", "writing": "Writing versions"}
     with ctx.open(writer=True, create=True) as archive, Bars(labels) as bars:

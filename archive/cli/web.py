@@ -116,7 +116,7 @@ def demo(
     Needs no configuration: everything goes to a temporary folder, removed at exit.
     """
     from archive.demo import DemoSite, demo_config, load_script, record_first_versions
-    from archive.runner import run_archive
+    from archive.tracking.runner import run_archive
 
     script = load_script()
     workdir = keep or Path(tempfile.mkdtemp(prefix="policy-archive-demo-"))

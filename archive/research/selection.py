@@ -15,8 +15,8 @@ from archive.app import Archive
 from archive.config import Config, PolicyConfig
 from archive.errors import ArchiveError
 from store.errors import UnsafeNameError
+from store.git.versions import CHANGE, FIRST_RECORD, REEXTRACT, Version
 from store.paths import safe_component
-from store.versions import CHANGE, FIRST_RECORD, REEXTRACT, Version
 
 Progress = Callable[[int, int], None]
 

@@ -23,10 +23,10 @@ import re
 from dataclasses import dataclass, field
 
 from archive.app import Archive
+from store.git.snapshots import SnapshotStore
+from store.git.versions import Version, VersionStore
 from store.index import IndexDamagedError
 from store.paths import safe_component
-from store.snapshots import SnapshotStore
-from store.versions import Version, VersionStore
 
 Repository = VersionStore | SnapshotStore
 

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from store.errors import UnknownVersionError
+from store.git.versions import Version, VersionStore
 from store.index.query import TIME_BUDGET, Node, PolicyMatches, SearchQuery, SearchResults
-from store.versions import Version, VersionStore
 
 log = logging.getLogger(__name__)
 

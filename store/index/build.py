@@ -31,9 +31,9 @@ from whoosh import index
 from whoosh.writing import SegmentWriter
 
 from store.errors import StoreError
+from store.git.versions import Version, VersionStore
 from store.index.schema import META, SCHEMA_VERSION
 from store.index.writer import DocumentSink, LanguageOf, VersionIndexer, read_text
-from store.versions import Version, VersionStore
 
 Progress = Callable[[int, int], None]
 LIMIT_MB = 512

@@ -23,6 +23,7 @@ from whoosh import index, writing
 from whoosh.index import LockError
 
 from store.errors import StoreError
+from store.git.versions import Version, VersionStore
 from store.index import build
 from store.index.analysis import ANALYSED, field_language
 from store.index.base import IndexStats, LanguageOf, Progress, SearchIndex
@@ -41,7 +42,6 @@ from store.index.readers import READ_ERRORS, Reader, ReaderPool, damaged
 from store.index.results import allowed_versions, build_results, policy_matches
 from store.index.schema import META, SCHEMA_VERSION, TIERS, build_schema, text_field
 from store.index.writer import DocumentSink, VersionIndexer, read_text
-from store.versions import Version, VersionStore
 
 log = logging.getLogger(__name__)
 

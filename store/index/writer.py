@@ -24,6 +24,7 @@ from typing import Any
 from whoosh.searching import Searcher
 
 from store.errors import StoreError
+from store.git.versions import Version, VersionStore
 from store.index.analysis import PLAIN, detect_language, field_language
 from store.index.catalog import Catalog
 from store.index.schema import (
@@ -41,7 +42,6 @@ from store.index.schema import (
 )
 from store.index.sections import split_sections
 from store.paths import policy_path
-from store.versions import Version, VersionStore
 
 log = logging.getLogger(__name__)
 

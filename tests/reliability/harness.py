@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from store import integrity
+from store.git import integrity
 from tests.fixture_server import FixtureServer
 from tests.pages import policy_page
 

@@ -20,8 +20,8 @@ import pytest
 from archive.app import Archive
 from archive.config import Config
 from archive.search import search
+from store.git.versions import CHANGE, FIRST_RECORD, NewVersion
 from store.index import IndexDamagedError, open_index
-from store.versions import CHANGE, FIRST_RECORD, NewVersion
 from tests.conftest import SEED_POLICIES, seed_text
 from tests.reliability.harness import cli_command, cli_env, run_cli
 from webui import close_app, create_app

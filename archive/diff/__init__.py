@@ -1,0 +1,538 @@
+"""Word-level diffs between two versions of a policy: bounded in time, cached, structured.
+
+Two steps (see docs/decisions/0005-diff.md). First the texts are cut into *units* (non-blank
+lines: paragraphs, list items, headings) and the units are aligned with :mod:`difflib`. Then,
+inside each changed run of units, the words are diffed with diff-match-patch on a string where
+every token (a word or a run of punctuation; white space is compared apart) is one character,
+followed by its semantic clean-up, so highlights always cover whole words
+(``<del>30</del><ins>60</ins> days``, never ``<del>3</del><ins>6</ins>0``).
+
+One time budget bounds each diff: diff-match-patch aligns words during its first half, difflib
+(with the same clean-up) after that, and once it is spent the remaining runs are shown as
+whole-passage replacements and the diff says so (``coarse``): a request never runs unbounded.
+A diff between two commits never changes, so callers keep results in a :class:`DiffCache`.
+
+The result serves three readers: the HTML views (:meth:`TextDiff.layout`), the JSON API and
+email alerts (:meth:`TextDiff.as_json`, :meth:`TextDiff.hunks`, :meth:`TextDiff.summary`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from diff_match_patch import diff_match_patch
+
+from store.cache import LRU
+from store.git.versions import Version, VersionStore
+
+EQUAL, INSERT, DELETE = "equal", "insert", "delete"
+DEFAULT_TIMEOUT = 0.3
+"""Seconds one diff may take, about: past it, changed runs are whole replacements."""
+DMP_SHARE = 0.5
+"""Share of the budget during which diff-match-patch aligns words (difflib after that)."""
+CALL_TIMEOUT = 0.1
+"""Seconds one diff-match-patch call may take before the run is aligned with difflib."""
+DIFFLIB_MAX_CELLS = 4_000_000
+"""Largest (old tokens × new tokens) run aligned with difflib; bigger ones are replaced whole."""
+DEFAULT_CONTEXT = 2
+"""Unchanged units shown before and after each change."""
+UNIT_SEPARATOR = "\n\n"
+
+_TOKEN = re.compile(r"(\w+|[^\w\s]+)(\s*)")
+_WORD = re.compile(r"\w+")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)(?:\s+#+)?\s*$")
+_DMP_OPS = {0: EQUAL, 1: INSERT, -1: DELETE}
+_TOKEN_BASE = 0x10000  # encode tokens outside the BMP: no surrogates, no control characters
+_MAX_TOKENS = 0x10FFFF - _TOKEN_BASE
+
+
+@dataclass(frozen=True)
+class Span:
+    """A piece of text that is unchanged, inserted or deleted."""
+
+    op: str
+    text: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"op": self.op, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Equal:
+    """A run of unchanged units (``old_start``/``new_start`` are 0-based unit indexes)."""
+
+    old_start: int
+    new_start: int
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One changed passage: old units ``old_start:old_end`` became new ``new_start:new_end``."""
+
+    old_start: int
+    old_end: int
+    new_start: int
+    new_end: int
+    spans: tuple[Span, ...]
+    sections: tuple[str, ...]
+    words_added: int
+    words_removed: int
+    coarse: bool = False
+
+    @property
+    def kind(self) -> str:
+        if self.old_start == self.old_end:
+            return INSERT
+        if self.new_start == self.new_end:
+            return DELETE
+        return "replace"
+
+
+Segment = Equal | Change
+
+
+@dataclass(frozen=True)
+class LayoutItem:
+    """One piece of a rendered diff: ``context`` or ``hidden`` unchanged lines, or a change.
+
+    ``number`` counts changes from 1, for "previous/next change" links.
+    """
+
+    kind: str  # "context" | "hidden" | "change"
+    lines: tuple[str, ...] = ()
+    change: Change | None = None
+    number: int = 0
+    old_start: int = 0
+    new_start: int = 0
+
+
+@dataclass(frozen=True)
+class Hunk:
+    """Changes that lie close together, with a little unchanged context around them."""
+
+    old_start: int
+    new_start: int
+    spans: tuple[Span, ...]
+    sections: tuple[str, ...]
+    words_added: int
+    words_removed: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "old_start": self.old_start + 1,
+            "new_start": self.new_start + 1,
+            "sections": list(self.sections),
+            "words_added": self.words_added,
+            "words_removed": self.words_removed,
+            "spans": [s.as_json() for s in self.spans],
+        }
+
+
+@dataclass(frozen=True)
+class TextDiff:
+    """The difference between two texts, as aligned unit runs with word-level changes."""
+
+    segments: tuple[Segment, ...]
+    coarse: bool
+    elapsed: float
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return tuple(s for s in self.segments if isinstance(s, Change))
+
+    @property
+    def words_added(self) -> int:
+        return sum(c.words_added for c in self.changes)
+
+    @property
+    def words_removed(self) -> int:
+        return sum(c.words_removed for c in self.changes)
+
+    @property
+    def sections(self) -> tuple[str, ...]:
+        """Markdown headings of the sections touched, in document order, without repeats."""
+        return _unique(h for c in self.changes for h in c.sections)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "changes": len(self.changes),
+            "words_added": self.words_added,
+            "words_removed": self.words_removed,
+            "sections": list(self.sections),
+            "coarse": self.coarse,
+        }
+
+    def layout(self, context: int = DEFAULT_CONTEXT) -> list[LayoutItem]:
+        """Changes with ``context`` unchanged units around them; the rest marked ``hidden``."""
+        items: list[LayoutItem] = []
+        last = len(self.segments) - 1
+        number = 0
+        for i, seg in enumerate(self.segments):
+            if isinstance(seg, Change):
+                number += 1
+                items.append(
+                    LayoutItem(
+                        "change",
+                        change=seg,
+                        number=number,
+                        old_start=seg.old_start,
+                        new_start=seg.new_start,
+                    )
+                )
+                continue
+            lines = seg.lines
+            head = min(context, len(lines)) if i > 0 else 0
+            tail = min(context, len(lines) - head) if i < last else 0
+            if len(lines) - head - tail <= 1:
+                head, tail = len(lines), 0
+            parts = (
+                ("context", 0, head),
+                ("hidden", head, len(lines) - tail),
+                ("context", len(lines) - tail, len(lines)),
+            )
+            for kind, a, b in parts:
+                if b > a:
+                    items.append(
+                        LayoutItem(
+                            kind,
+                            lines=lines[a:b],
+                            old_start=seg.old_start + a,
+                            new_start=seg.new_start + a,
+                        )
+                    )
+        return items
+
+    def hunks(self, context: int = DEFAULT_CONTEXT) -> list[Hunk]:
+        """Groups of nearby changes with their context, as flat spans (for JSON and email)."""
+        groups: list[list[LayoutItem]] = [[]]
+        for item in self.layout(context):
+            if item.kind == "hidden":
+                groups.append([])
+            else:
+                groups[-1].append(item)
+        hunks = []
+        for group in groups:
+            changes = [it.change for it in group if it.change is not None]
+            if not changes:
+                continue
+            spans: list[Span] = []
+            for it in group:
+                if spans:
+                    spans.append(Span(EQUAL, UNIT_SEPARATOR))
+                if it.change is not None:
+                    spans.extend(it.change.spans)
+                else:
+                    spans.append(Span(EQUAL, UNIT_SEPARATOR.join(it.lines)))
+            hunks.append(
+                Hunk(
+                    old_start=group[0].old_start,
+                    new_start=group[0].new_start,
+                    spans=tuple(_merge(spans)),
+                    sections=_unique(h for c in changes for h in c.sections),
+                    words_added=sum(c.words_added for c in changes),
+                    words_removed=sum(c.words_removed for c in changes),
+                )
+            )
+        return hunks
+
+    def as_json(self, context: int = DEFAULT_CONTEXT) -> dict[str, Any]:
+        return {"summary": self.summary(), "hunks": [h.as_json() for h in self.hunks(context)]}
+
+
+# --------------------------------------------------------------------------- computing
+
+
+def units(text: str) -> list[str]:
+    """The non-blank lines of a text, without trailing white space: what lines are aligned on."""
+    return [line.rstrip() for line in text.splitlines() if line.strip()]
+
+
+def diff_texts(old: str, new: str, *, timeout: float = DEFAULT_TIMEOUT) -> TextDiff:
+    """Diff two Markdown texts: units aligned first, then words inside changed runs.
+
+    Takes about ``timeout`` seconds at most: diff-match-patch aligns words while the first
+    share of the budget lasts, :mod:`difflib` (with the same semantic clean-up) after that,
+    and once the budget is spent the remaining runs are whole replacements (``coarse``).
+    """
+    budget = _Budget(timeout)
+    a, b = units(old), units(new)
+    heads_a, heads_b = _headings_in_force(a), _headings_in_force(b)
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    segments: list[Segment] = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            segments.append(Equal(i1, j1, tuple(a[i1:i2])))
+            continue
+        spans, rough = _word_diff(a[i1:i2], b[j1:j2], budget)
+        segments.append(
+            Change(
+                old_start=i1,
+                old_end=i2,
+                new_start=j1,
+                new_end=j2,
+                spans=tuple(spans),
+                sections=_sections(a, b, heads_a, heads_b, i1, i2, j1, j2),
+                words_added=_count_words(spans, INSERT),
+                words_removed=_count_words(spans, DELETE),
+                coarse=rough,
+            )
+        )
+    coarse = any(isinstance(s, Change) and s.coarse for s in segments)
+    return TextDiff(tuple(segments), coarse, time.monotonic() - budget.started)
+
+
+class _Budget:
+    """Deadlines of one diff: diff-match-patch until ``dmp_until``, anything until ``until``."""
+
+    def __init__(self, timeout: float) -> None:
+        self.started = time.monotonic()
+        self.dmp_until = self.started + timeout * DMP_SHARE
+        self.until = self.started + timeout
+
+
+def _word_diff(old: list[str], new: list[str], budget: _Budget) -> tuple[list[Span], bool]:
+    """Word-level spans for one changed run; paired unit by unit when the counts match.
+
+    Returns the spans and whether they are a rough whole replacement (budget spent).
+    """
+    if old and new and len(old) == len(new) and len(old) > 1:
+        spans: list[Span] = []
+        rough = False
+        for k, (x, y) in enumerate(zip(old, new, strict=True)):
+            if k:
+                spans.append(Span(EQUAL, UNIT_SEPARATOR))
+            part, part_rough = _word_diff([x], [y], budget)
+            spans.extend(part)
+            rough = rough or part_rough
+        return _merge(spans), rough
+    old_text, new_text = UNIT_SEPARATOR.join(old), UNIT_SEPARATOR.join(new)
+    if not old_text or not new_text:
+        return _replace(old_text, new_text), False
+    tokens_a, tokens_b = _tokens(old_text), _tokens(new_text)
+    vocabulary: dict[str, str] = {}
+    try:
+        enc_a, enc_b = _encode(tokens_a, vocabulary), _encode(tokens_b, vocabulary)
+    except OverflowError:
+        return _replace(old_text, new_text), True
+    diffs = _align(enc_a, enc_b, budget)
+    if diffs is None:
+        return _replace(old_text, new_text), True
+    diff_match_patch().diff_cleanupSemantic(diffs)
+    return _merge(_tidy(_decode(diffs, tokens_a, tokens_b))), False
+
+
+def _align(a: str, b: str, budget: _Budget) -> list[tuple[int, str]] | None:
+    """Token alignment as diff-match-patch tuples, or None when the budget does not allow one."""
+    now = time.monotonic()
+    if now < budget.dmp_until:
+        limit = min(CALL_TIMEOUT, budget.dmp_until - now)
+        dmp = diff_match_patch()
+        dmp.Diff_Timeout = limit
+        wall = time.time()
+        diffs = dmp.diff_main(a, b, False, wall + limit)
+        if time.time() - wall < limit:
+            return diffs
+        now = time.monotonic()  # timed out: its answer is rough; align again with difflib
+    if now >= budget.until or len(a) * len(b) > DIFFLIB_MAX_CELLS:
+        return None
+    diffs = []
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            diffs.append((0, b[j1:j2]))
+            continue
+        if i2 > i1:
+            diffs.append((-1, a[i1:i2]))
+        if j2 > j1:
+            diffs.append((1, b[j1:j2]))
+    return diffs
+
+
+Token = tuple[str, str]
+"""A word or a run of punctuation, and the white space after it."""
+
+
+def _tokens(text: str) -> list[Token]:
+    """The text's tokens; white space before the first one is a token of its own."""
+    lead = text[: len(text) - len(text.lstrip())]
+    tokens = [("", lead)] if lead else []
+    tokens += _TOKEN.findall(text)
+    return tokens
+
+
+def _encode(tokens: list[Token], vocabulary: dict[str, str]) -> str:
+    """One character per distinct word or punctuation run; white space is compared apart."""
+    out = []
+    for word, _ in tokens:
+        char = vocabulary.get(word)
+        if char is None:
+            if len(vocabulary) >= _MAX_TOKENS:
+                raise OverflowError("too many distinct tokens")
+            char = vocabulary[word] = chr(_TOKEN_BASE + len(vocabulary))
+        out.append(char)
+    return "".join(out)
+
+
+def _decode(diffs: list[tuple[int, str]], old: list[Token], new: list[Token]) -> list[Span]:
+    """Map encoded diffs back onto the original text, exactly, white space included."""
+    spans = []
+    i = j = 0
+    for op, chars in diffs:
+        n = len(chars)
+        if op == 0:
+            for (word, gap_a), (_, gap_b) in zip(old[i : i + n], new[j : j + n], strict=True):
+                spans.append(Span(EQUAL, word))
+                if gap_a == gap_b:
+                    spans.append(Span(EQUAL, gap_b))
+                else:  # same words, different spacing: keep both sides exact
+                    spans += [Span(DELETE, gap_a), Span(INSERT, gap_b)]
+            i, j = i + n, j + n
+        elif op < 0:
+            spans.append(Span(DELETE, "".join(w + g for w, g in old[i : i + n])))
+            i += n
+        else:
+            spans.append(Span(INSERT, "".join(w + g for w, g in new[j : j + n])))
+            j += n
+    return spans
+
+
+def _replace(old_text: str, new_text: str) -> list[Span]:
+    return [Span(op, text) for op, text in ((DELETE, old_text), (INSERT, new_text)) if text]
+
+
+def _tidy(spans: list[Span]) -> list[Span]:
+    """Move white space that ends both sides of a replacement out of the highlight."""
+    out: list[Span] = []
+    for span in spans:
+        prev = out[-1] if out else None
+        if span.op == INSERT and prev is not None and prev.op == DELETE:
+            old_ws = prev.text[len(prev.text.rstrip()) :]
+            new_ws = span.text[len(span.text.rstrip()) :]
+            if old_ws and old_ws == new_ws and prev.text.strip() and span.text.strip():
+                out[-1] = Span(DELETE, prev.text[: -len(old_ws)])
+                out.append(Span(INSERT, span.text[: -len(new_ws)]))
+                out.append(Span(EQUAL, new_ws))
+                continue
+        out.append(span)
+    return out
+
+
+def _merge(spans: list[Span]) -> list[Span]:
+    """Join neighbouring spans of the same kind and drop empty ones."""
+    out: list[Span] = []
+    for span in spans:
+        if not span.text:
+            continue
+        if out and out[-1].op == span.op:
+            out[-1] = Span(span.op, out[-1].text + span.text)
+        else:
+            out.append(span)
+    return out
+
+
+def _count_words(spans: list[Span], op: str) -> int:
+    return sum(len(_WORD.findall(s.text)) for s in spans if s.op == op)
+
+
+def heading(line: str) -> str | None:
+    """The title of a Markdown ATX heading line (``## Data retention``), else None."""
+    match = _HEADING.match(line)
+    return match.group(1).strip() or None if match else None
+
+
+def _headings_in_force(lines: list[str]) -> list[str | None]:
+    current: str | None = None
+    out = []
+    for line in lines:
+        current = heading(line) or current
+        out.append(current)
+    return out
+
+
+def _sections(
+    a: list[str],
+    b: list[str],
+    heads_a: list[str | None],
+    heads_b: list[str | None],
+    i1: int,
+    i2: int,
+    j1: int,
+    j2: int,
+) -> tuple[str, ...]:
+    """The section in force where a change starts, plus every heading the change touches."""
+    if j2 > j1:
+        where = heads_b[j1]
+    elif j1 > 0:
+        where = heads_b[j1 - 1]
+    else:
+        where = heads_a[i1] if i2 > i1 else None
+    touched = [heading(line) for line in (*a[i1:i2], *b[j1:j2])]
+    return _unique(h for h in (where, *touched) if h)
+
+
+def _unique(items: Any) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+# --------------------------------------------------------------------------- caching
+
+
+DIFF_BYTES = 64_000_000
+"""Computed diffs kept in memory (a diff holds about both texts; the largest are ~2 MB)."""
+
+
+def diff_size(diff: TextDiff) -> int:
+    """Roughly the bytes a diff holds: the text of its lines, spans and section names."""
+    total = sys.getsizeof(diff)
+    for seg in diff.segments:
+        if isinstance(seg, Equal):
+            total += sum(sys.getsizeof(line) for line in seg.lines)
+        else:
+            total += sum(sys.getsizeof(span.text) for span in seg.spans)
+            total += sum(sys.getsizeof(name) for name in seg.sections)
+    return total
+
+
+class DiffCache(LRU[Hashable, TextDiff]):
+    """The LRU of computed diffs, keyed by anything that names two fixed texts and bounded by
+    the bytes the diffs hold. Key diffs by version ids: a diff between two commits never
+    changes."""
+
+    def __init__(self, maxsize: int = 256, max_bytes: int | None = DIFF_BYTES) -> None:
+        super().__init__(maxsize, max_bytes, size=diff_size)
+
+
+def diff_versions(
+    versions: VersionStore,
+    old: Version | None,
+    new: Version,
+    *,
+    cache: DiffCache | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> TextDiff:
+    """Diff two versions of one policy (``old`` None: against an empty text), cached by ids."""
+
+    def compute() -> TextDiff:
+        old_text = "" if old is None else versions.text(old.service, old.type, old.id)
+        return diff_texts(old_text, versions.text(new.service, new.type, new.id), timeout=timeout)
+
+    if cache is None:
+        return compute()
+    key = (new.service, new.type, old.id if old else None, new.id)
+    return cache.get(key, compute)
+
+
+def predecessor(versions: VersionStore, version: Version) -> Version | None:
+    """The version recorded just before ``version`` of the same policy, if any."""
+    history = versions.history(version.service, version.type)
+    for i, v in enumerate(history):
+        if v.id == version.id:
+            return history[i - 1] if i else None
+    return None
