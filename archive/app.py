@@ -51,18 +51,6 @@ Listener = Callable[["Archive"], None]
 catch-up with ``archive.on_catch_up`` (Open Terms Archive style: the caller attaches them)."""
 
 
-def _default_listeners() -> tuple[Listener, ...]:
-    """The listeners of ``Archive.open(writer=True)`` when the caller names none: the alerts.
-
-    Backwards compatibility only, for callers that open a writer directly and expect alerts
-    (tests, the demo's first check); callers pass ``listeners=`` explicitly, and this goes
-    once they all do.
-    """
-    from archive.alerts import LISTENERS
-
-    return LISTENERS
-
-
 class Archive:
     def __init__(self, config: Config, *, writer: bool = False, create: bool = False) -> None:
         self.config = config
@@ -103,20 +91,18 @@ class Archive:
         *,
         writer: bool = False,
         create: bool = False,
-        listeners: Iterable[Listener] | None = None,
+        listeners: Iterable[Listener] = (),
     ) -> Archive:
         """Open the archive; a writer reconciles state with git, attaches ``listeners`` (the
         features that follow its events, such as ``archive.alerts.LISTENERS``: the caller
         chooses them, as the CLI and the runner do) and then catches them up with git.
-
-        ``listeners=None`` means the alerts, for callers written before listeners were passed
-        (see :func:`_default_listeners`); readers attach nothing.
+        Readers attach nothing.
         """
         archive = cls(config, writer=writer, create=create)
         if writer:
             try:
                 archive.reconcile_state()
-                for attach in _default_listeners() if listeners is None else listeners:
+                for attach in listeners:
                     attach(archive)
                 archive.catch_up()
             except BaseException:
@@ -182,8 +168,13 @@ class Archive:
         self._closers.append(func)
 
     def sync_index(self, progress: Progress | None = None) -> int:
-        """Index every version committed since the index last caught up."""
-        return self.index.sync(self.versions, progress=progress)
+        """Index every version committed since the index last caught up, each policy with its
+        language (config, else the one an import recorded), as ``reindex`` does."""
+        from archive.search import language_resolver
+
+        return self.index.sync(
+            self.versions, progress=progress, language_of=language_resolver(self)
+        )
 
     def catch_up(self, progress: Progress | None = None) -> None:
         """Bring every derived store up to git (after commits, and when a writer opens)."""

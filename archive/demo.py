@@ -23,6 +23,7 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
+from archive.alerts import LISTENERS
 from archive.config import Config, config_from_mapping
 from archive.errors import ArchiveError
 
@@ -258,7 +259,7 @@ def record_first_versions(config: Config) -> list[str]:
 
     fetcher = Fetcher(config.fetch)
     try:
-        with Archive.open(config, writer=True, create=True) as archive:
+        with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
             pipeline = Pipeline(archive, fetcher)
             return [
                 f"{r.service} {r.type}: {r.status}" + (f" ({r.reason})" if r.reason else "")

@@ -19,7 +19,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from archive.alerts import deliver_pending  # noqa: E402
+from archive.alerts import LISTENERS, deliver_pending  # noqa: E402
 from archive.app import Archive  # noqa: E402
 from archive.config import config_from_mapping  # noqa: E402
 from archive.tracking.events import VersionRecorded  # noqa: E402
@@ -42,7 +42,9 @@ def run(
             "alert": alerts,
             **extra,
         }
-        with Archive.open(config_from_mapping(raw), writer=True, create=True) as archive:
+        with Archive.open(
+            config_from_mapping(raw), writer=True, listeners=LISTENERS, create=True
+        ) as archive:
             first = archive.versions.record(
                 NewVersion("WorkOptima", "Privacy Policy", text, now_utc(), kind=FIRST_RECORD)
             )

@@ -3,7 +3,12 @@
 A: a 10,000-word policy with 20 scattered word edits. B: a 50,000-word policy with a large
 rewrite (60 % of paragraphs touched, 30 % of their words replaced, some paragraphs dropped or
 added). Prints the time of ``diff_texts`` and of GET /policies/…/diff through the Flask app
-(first request: computed; second: from the cache). Run: ``.venv/bin/python bench/bench_diff.py``.
+(first request: computed; second: from the cache).
+
+``--corpus FILE`` (the OTA ``policy_histories.jsonl``): imports it (as ``policy-archive import``
+does) and times the change summaries of every version (diffs + state.sqlite writes), then
+``/changes`` with its 50 summaries: first request of a fresh server (summaries read back from
+state.sqlite) and warm (from memory). Run: ``.venv/bin/python bench/bench_diff.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from archive.app import Archive
 from archive.config import config_from_mapping
 from archive.diff import DiffCache, diff_texts
+from archive.diff.summary import summary_of
+from archive.tracking.importer import import_histories
 from store.git.versions import CHANGE, FIRST_RECORD, NewVersion
 from webui import create_app
 
@@ -128,10 +135,62 @@ def cases() -> dict[str, tuple[str, str]]:
     }
 
 
+def corpus(path: Path, repeat: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        config = config_from_mapping({"data_dir": str(Path(tmp) / "data")})
+        with Archive.open(config, writer=True, create=True) as archive:
+            started = time.perf_counter()
+            report = import_histories(archive, path)
+            took = time.perf_counter() - started
+            print(f"corpus: imported {report.commits} versions in {took:.1f} s")
+        with Archive.open(config) as archive:
+            versions = archive.versions
+            pairs = [
+                (history[k - 1] if k else None, v)
+                for service, type_ in versions.policies()
+                for history in [versions.history(service, type_)]
+                for k, v in enumerate(history)
+            ]
+            diffs = DiffCache()
+            started = time.perf_counter()
+            cpu = time.process_time()
+            slowest = 0.0
+            for old, new in pairs:
+                one = time.perf_counter()
+                summary_of(versions, old, new, diffs=diffs, state=archive.state)
+                slowest = max(slowest, time.perf_counter() - one)
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+            print(
+                f"  summaries of all {len(pairs)} versions: {wall:.1f} s wall, {cpu:.1f} s CPU "
+                f"({wall / len(pairs) * 1000:.1f} ms each, slowest {slowest * 1000:.0f} ms)"
+            )
+            fresh: list[float] = []
+            warm: list[float] = []
+            for _ in range(repeat):
+                app = create_app(config, archive=archive)  # a fresh server: empty memory caches
+                client = app.test_client()
+                client.get("/policies").close()  # open git readers, compile base templates
+                for into in (fresh, warm):
+                    started = time.perf_counter()
+                    response = client.get("/changes")
+                    into.append(time.perf_counter() - started)
+                    assert response.status_code == 200, response.status_code
+                    assert response.text.count('class="change-summary"') == 50
+            for label, values in (("fresh server (state.sqlite)", fresh), ("warm", warm)):
+                print(
+                    f"  /changes with 50 summaries, {label}: median "
+                    f"{statistics.median(values) * 1000:.1f} ms, max {max(values) * 1000:.1f} ms"
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--corpus", type=Path, help="policy_histories.jsonl: summaries bench")
     args = parser.parse_args()
+    if args.corpus:
+        corpus(args.corpus, args.repeat)
+        return
     for name, (old, new) in cases().items():
         times, coarse = [], False
         page: dict[tuple[str, str], list[float]] = defaultdict(list)

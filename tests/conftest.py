@@ -21,6 +21,7 @@ OTA_JSONL = OTA_DIR / "policy_histories.jsonl"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from archive.alerts import LISTENERS  # noqa: E402
 from archive.app import Archive  # noqa: E402
 from archive.config import Config, config_from_mapping  # noqa: E402
 from tests.support import Cli  # noqa: E402
@@ -63,7 +64,7 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
 @pytest.fixture
 def archive(make_config: Callable[..., Config]) -> Iterator[Archive]:
     """An empty archive opened as the writer."""
-    with Archive.open(make_config(), writer=True, create=True) as arch:
+    with Archive.open(make_config(), writer=True, listeners=LISTENERS, create=True) as arch:
         yield arch
 
 

@@ -7,6 +7,7 @@ import json
 import pytest
 from flask import Flask
 
+from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.config import Config
 from tests.conftest import seed_text
@@ -44,7 +45,7 @@ first_records = true
 
 
 def record(config: Config, text: str) -> None:
-    with Archive.open(config, writer=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS) as archive:
         record_change(archive, text)
 
 

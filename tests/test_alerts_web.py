@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from archive.alerts import deliver_pending
+from archive.alerts import LISTENERS, deliver_pending
 from archive.alerts.subscriptions import Subscriptions
 from archive.alerts.tokens import CONFIRM, make_token, secret_key
 from archive.app import Archive
@@ -30,7 +30,7 @@ def setup(make_config, smtp_server) -> Iterator[tuple[Archive, FlaskClient, Smtp
         web={"base_url": BASE, "secret_key": "web-secret"},
         alert=[{"channel": "email", "target": "alice@example.org", "first_records": True}],
     )
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         app = Flask(__name__)
         app.extensions[EXTENSION] = WebState(config=config, archive=archive)
         app.register_blueprint(alerts.bp)
@@ -128,7 +128,7 @@ def test_the_blueprint_on_the_real_app(make_config):
     from webui import create_app
 
     config = make_config(web={"secret_key": "web-secret"})
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         sub = Subscriptions(archive.state).add("webhook", "https://hooks.example/x")
         app = create_app(config, archive=archive)
         assert "alerts" in app.blueprints

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.config import Config
 from store.git.versions import CHANGE, FIRST_RECORD, NewVersion
@@ -47,7 +48,7 @@ def server(make_config: Callable[..., Config]) -> Iterator[WebServer]:
         "\nAdditionally, you retain", f"\n{NEW_PARAGRAPH}\nAdditionally, you retain"
     )
     day = datetime(2024, 3, 1, tzinfo=UTC)
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         archive.versions.record(NewVersion("WorkOptima", "Privacy Policy", text, day, FIRST_RECORD))
         archive.versions.record(
             NewVersion("WorkOptima", "Privacy Policy", changed, day + timedelta(days=30), CHANGE)

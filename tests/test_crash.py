@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.fetch import Fetcher
 from archive.research.verify import repair
@@ -55,7 +56,7 @@ def open_when_unlocked(config, timeout: float = 10.0) -> Archive:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return Archive.open(config, writer=True)
+            return Archive.open(config, writer=True, listeners=LISTENERS)
         except WriterLockedError:
             if time.monotonic() > deadline:
                 raise
@@ -73,7 +74,7 @@ def test_kill_during_commits_then_restart_and_check(make_config, fixture_server)
             }
         ]
     )
-    with Archive.open(config, writer=True, create=True):
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True):
         pass
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     for commits in (3, 10, 25):
@@ -101,7 +102,10 @@ def test_kill_during_commits_then_restart_and_check(make_config, fixture_server)
         for path in (archive.versions.path, archive.snapshots.path):
             assert fsck(path).problems == [], path
         assert len(archive.versions.history("WorkOptima", "Privacy Policy")) == count
-    with Archive.open(config, writer=True) as archive, Fetcher(config.fetch) as fetcher:
+    with (
+        Archive.open(config, writer=True, listeners=LISTENERS) as archive,
+        Fetcher(config.fetch) as fetcher,
+    ):
         result = Pipeline(archive, fetcher).track(config.policies[0])
         assert result.status == "changed", result.reason
         assert archive.versions.current_text("WorkOptima", "Privacy Policy").startswith(

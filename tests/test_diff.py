@@ -27,6 +27,15 @@ from archive.diff import (
     predecessor,
     units,
 )
+from archive.diff.sections import sections_of
+from archive.diff.summary import (
+    ChangeSummary,
+    meta_key,
+    passages,
+    render_text,
+    summary_of,
+    summary_within,
+)
 from store.git.versions import NewVersion
 from tests.conftest import OTA_JSONL, SEED_POLICIES, seed_text
 
@@ -133,10 +142,125 @@ def test_zero_budget_gives_whole_replacements_marked_coarse() -> None:
     assert side(diff, "old") == units(old) and side(diff, "new") == units(new)
 
 
-def test_headings_are_read_from_atx_lines_only() -> None:
+def test_atx_headings_keep_their_numbering_and_lose_markup() -> None:
     assert heading("## Data retention ##") == "Data retention"
+    assert heading("# 1. Data retention") == "1. Data retention"
+    assert heading("## [1\\. About this Policy](#_kfosu7ttf89l)") == "1. About this Policy"
+    assert heading("### **11\\. Privacy Request Metrics**") == "11. Privacy Request Metrics"
     assert heading("#hashtag") is None
     assert heading("Plain text") is None
+    text = "# Intro\n\nHello.\n\n## 2. Data retention\n\nWe keep data for 30 days.\n"
+    diff = diff_texts(text, text.replace("30 days", "90 days"))
+    assert diff.sections == ("2. Data retention",)
+
+
+def test_setext_headings_name_their_sections() -> None:
+    text = (
+        "Privacy Policy\n==============\n\nWelcome.\n\n"
+        "11\\. Privacy Request Metrics\n-----------------------------\n\n"
+        "We publish metrics yearly.\n\n- a list item\n---\n\nAfter a rule.\n"
+    )
+    assert sections_of(text) == ["Privacy Policy", "11. Privacy Request Metrics"]
+    diff = diff_texts(text, text.replace("yearly", "monthly"))
+    assert diff.sections == ("11. Privacy Request Metrics",)
+    assert diff.excerpts()[0].section == "11. Privacy Request Metrics"
+    # a list item above a --- line is not a heading: the rule does not start a section
+    after = diff_texts(text, text.replace("After a rule.", "After the rule."))
+    assert after.sections == ("11. Privacy Request Metrics",)
+    # a longer underline touches (and names) its own heading
+    longer = diff_texts(text, text.replace("==============", "==================="))
+    assert longer.sections == ("Privacy Policy",)
+
+
+def test_bold_only_lines_are_headings_but_bold_sentences_are_not() -> None:
+    assert heading("**1. Data retention**") == "1. Data retention"
+    assert heading("__Cookies:__") == "Cookies"
+    assert heading("**We will never sell your data.**") is None  # a sentence in bold
+    assert heading("**" + " ".join(["word"] * 20) + "**") is None  # a bold paragraph
+    assert heading("**Bold** and plain") is None
+    assert heading("- **List item**") is None
+    text = (
+        "**1. Data retention**\n\nWe keep data for 30 days.\n\n**2. Cookies**\n\nWe use cookies.\n"
+    )
+    diff = diff_texts(text, text.replace("30 days", "90 days").replace("use", "set"))
+    assert diff.sections == ("1. Data retention", "2. Cookies")
+    assert [str(e) for e in diff.excerpts()] == [
+        "1. Data retention: “data for 30 days.” → “data for 90 days.”",
+        "2. Cookies: “We use cookies.” → “We set cookies.”",
+    ]
+
+
+def test_summary_excerpts_are_the_biggest_edits_in_document_order() -> None:
+    paras = [f"## Section {i}\n\nParagraph {i} says little about item {i}." for i in range(6)]
+    old = "\n\n".join(paras) + "\n"
+    new = (
+        old.replace("Paragraph 1 says little", "Paragraph 1 now says a great deal more")
+        .replace("item 2.", "item two.")
+        .replace("Paragraph 4 says little about", "Paragraph 4 says nothing at all about")
+        .replace("Paragraph 5 says", "Paragraph 5 still says")
+    )
+    diff = diff_texts(old, new)
+    summary = ChangeSummary.of(diff)
+    assert summary.sections == tuple(f"Section {i}" for i in (1, 2, 4, 5))
+    # the three biggest edits (sections 1, 4, 2; not 5's one word), in document order
+    assert [e.section for e in summary.excerpts] == ["Section 1", "Section 2", "Section 4"]
+    assert summary.excerpts[0].before == "Paragraph 1 says little about item"
+    assert summary.excerpts[0].after == "Paragraph 1 now says a great deal more about item"
+    assert (summary.words_added, summary.words_removed) == (diff.words_added, diff.words_removed)
+    assert ChangeSummary.loads(summary.dumps()) == summary
+    first = ChangeSummary.of(diff_texts("", new))
+    assert (
+        first.first
+        and first.excerpts == ()
+        and first.words_added == diff_texts("", new).words_added
+    )
+
+
+def test_email_passages_keep_a_few_words_around_each_change() -> None:
+    filler = " ".join(f"word{i}" for i in range(60))
+    old = f"# Privacy\n\nWe keep data for 30 days.\n\n{filler}\n\nWe never sell it.\n"
+    new = f"# Privacy\n\nWe keep data for 90 days.\n\n{filler}\n\nWe sell your personal data.\n"
+    diff = diff_texts(old, new)
+    shown, more = passages(diff)
+    texts = [render_text(p) for p in shown]
+    assert more == 0 and len(texts) == 1  # one paragraph apart: one passage
+    assert texts[0].startswith("# Privacy We keep data for [-30-] {+90+} days. word0")
+    assert "word10 … word49" in texts[0] and "word30" not in texts[0]
+    assert texts[0].endswith("word59 We [-never sell it-] {+sell your personal data+} .")
+    assert passages(diff_texts("", new)) == ([], 0)
+    many_old = "\n\n".join(
+        f"Paragraph {i} stays.\n\n" + "\n\n".join(f"{filler} {i}.{k}" for k in range(4))
+        for i in range(40)
+    )
+    many_new = many_old.replace("stays", "moved on")
+    capped, left = passages(diff_texts(many_old, many_new), limit=5)
+    assert len(capped) == 5 and left == 35
+    long, _ = passages(diff_texts("Intro.\n", "Intro.\n\n" + "new " * 1000), max_words=50)
+    assert sum(len(s.text.split()) for s in long[0]) <= 52
+
+
+def test_summaries_persist_in_state_and_are_read_back(archive: Archive) -> None:
+    service, type_ = "Example", "Terms"
+    day = datetime(2024, 1, 1, tzinfo=UTC)
+    record = archive.versions.record
+    v1 = record(
+        NewVersion(service, type_, "# Terms\n\nWe keep data 30 days.\n", day, "first_record")
+    )
+    v2 = record(
+        NewVersion(
+            service, type_, "# Terms\n\nWe keep data 90 days.\n", day + timedelta(1), "change"
+        )
+    )
+    assert v1 is not None and v2 is not None
+    cache = DiffCache()
+    summary = summary_of(archive.versions, v1, v2, diffs=cache, state=archive.state)
+    assert summary.sections == ("Terms",) and (summary.words_added, summary.words_removed) == (1, 1)
+    assert archive.state.get_meta(meta_key(v1, v2)) == summary.dumps()
+    fresh = DiffCache()
+    again = summary_of(archive.versions, v1, v2, diffs=fresh, state=archive.state)
+    assert again == summary and fresh.misses == 0  # read from state: nothing diffed
+    deadline = time.monotonic() - 1
+    assert summary_within(archive.versions, None, v2, diffs=fresh, deadline=deadline) is None
 
 
 def _corpus_pairs(limit: int) -> list[tuple[str, str]]:

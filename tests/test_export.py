@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.cli import main
 from archive.config import config_from_mapping
@@ -95,7 +96,7 @@ def test_jsonl_round_trip_on_the_corpus(ota_archive: Archive, tmp_path: Path, ma
         "source_url",
     }
 
-    with Archive.open(make_config(), writer=True, create=True) as copy:
+    with Archive.open(make_config(), writer=True, listeners=LISTENERS, create=True) as copy:
         report = import_histories(copy, exported)
         assert report.commits == 1510
         assert copy.versions.policies() == ota_archive.versions.policies()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from archive.alerts import deliver_pending
+from archive.alerts import LISTENERS, deliver_pending
 from archive.alerts.listener import differing_lines, find_flap
 from archive.app import Archive
 from archive.fetch import Fetcher
@@ -73,7 +73,7 @@ def test_a_flapping_page_is_recorded_and_the_operator_told_once(
     )
     served = [A, B, A, B, A]
     with (
-        Archive.open(config, writer=True, create=True) as archive,
+        Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive,
         Fetcher(config.fetch) as fetcher,
     ):
         pipeline = Pipeline(archive, fetcher)

@@ -74,3 +74,23 @@ def test_import_errors_name_the_line(archive, tmp_path):
     with pytest.raises(ImportFormatError, match="'service' must be a non-empty string"):
         import_histories(archive, bad)
     assert archive.versions.log() == []
+
+
+def test_an_imported_history_is_indexed_in_its_language_at_once(archive, tmp_path):
+    """The history's ``language`` reaches the index on import (no `reindex` needed)."""
+    from archive.search import search
+    from tests.conftest import seed_text
+
+    text = seed_text("backoffice-ee-uldtingimused-et.txt")
+    path = tmp_path / "et.jsonl"
+    line = {
+        "service": "Backoffice.ee",
+        "document_type": "General Terms",
+        "language": "et",
+        "versions": [{"date": "2024-01-01T00:00:00+00:00", "text": text}],
+    }
+    path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    assert import_histories(archive, path).commits == 1
+    found = search(archive, "lang:et tingimused")
+    assert [h.service for h in found.hits] == ["Backoffice.ee"]
+    assert [h.lang for h in found.hits] == ["et"]

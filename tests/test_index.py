@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.search import language_resolver, search
 from store.git.repository import BRANCH
@@ -79,11 +80,13 @@ def test_sync_indexes_each_new_version_once_and_records_head(archive):
 
 def test_crash_between_commit_and_index_loses_nothing(make_config):
     config = make_config()
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record(archive, seed_text("workoptima-privacy-policy.txt"), T0, kind=FIRST_RECORD)
         # the process dies here: committed to git, never indexed
         assert archive.index.indexed_head() is None
-    with Archive.open(config, writer=True) as archive:  # a writer catches up on opening
+    with Archive.open(
+        config, writer=True, listeners=LISTENERS
+    ) as archive:  # a writer catches up on opening
         assert archive.index.indexed_head() == archive.versions.head()
         assert hits(archive, "retention 30 days")[0][0] == "WorkOptima"
     with Archive.open(config) as reader:
@@ -390,11 +393,13 @@ def add_a_repeat(archive: Archive, vid: str) -> None:
 
 def test_an_index_holding_a_version_twice_is_rebuilt_by_the_next_writer(make_config, caplog):
     config = make_config()
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         ids = record_three(archive)
         add_a_repeat(archive, ids[-1])
         assert archive.index.stats().versions == 4  # what `verify` reported: 4 against 3
-    with Archive.open(config, writer=True) as archive:  # its catch-up finds and rebuilds
+    with Archive.open(
+        config, writer=True, listeners=LISTENERS
+    ) as archive:  # its catch-up finds and rebuilds
         stats = archive.index.stats()
         assert (stats.versions, stats.policies, stats.head) == (3, 2, ids[-1])
         assert not archive.index.doubled()
@@ -402,3 +407,30 @@ def test_an_index_holding_a_version_twice_is_rebuilt_by_the_next_writer(make_con
         caplog.text
     )
     assert "rebuilding it from git now" in caplog.text
+
+
+def test_small_batches_never_rewrite_the_large_segment(tmp_path, monkeypatch) -> None:
+    """whoosh's default merge policy rewrites every segment once there are many (10+ minutes
+    on a 500 MB index, inside one batch's commit); ours merges only the small ones."""
+    from whoosh import index as whoosh_index
+    from whoosh.fields import TEXT, Schema
+
+    from store.index import engine
+    from store.index.engine import MERGE_AT, merge_small_only
+
+    monkeypatch.setattr(engine, "LARGE_INDEX_DOCS", 1000)  # this index counts as a large one
+
+    ix = whoosh_index.create_in(str(tmp_path), Schema(body=TEXT(stored=True)))
+    writer = ix.writer()
+    for i in range(6000):
+        writer.add_document(body=f"large segment document {i}")
+    writer.commit()
+    (large,) = ix._segments()
+    for batch in range(MERGE_AT * 3):
+        writer = ix.writer()
+        writer.add_document(body=f"batch {batch}")
+        writer.commit(mergetype=merge_small_only)
+        segments = ix._segments()
+        assert any(s.segment_id() == large.segment_id() for s in segments)
+        assert len(segments) <= MERGE_AT + 1  # the large one and at most MERGE_AT small ones
+    assert ix.doc_count() == 6000 + MERGE_AT * 3

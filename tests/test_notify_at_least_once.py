@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from archive.alerts import LISTENERS
 from archive.alerts.outbox import Outbox
 from archive.app import Archive
 from archive.config import load_config
@@ -46,7 +47,9 @@ secret = "{SECRET}"
 
 def queue_a_change(config_path: Path) -> str:
     """Record a first version and a change (which alerts: first records do not)."""
-    with Archive.open(load_config(config_path), writer=True, create=True) as archive:
+    with Archive.open(
+        load_config(config_path), writer=True, listeners=LISTENERS, create=True
+    ) as archive:
         for text in (OLD, NEW):
             previous = archive.versions.current(SERVICE, TYPE)
             kind = CHANGE if previous else FIRST_RECORD

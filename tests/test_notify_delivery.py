@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
-from archive.alerts import deliver_pending
+from archive.alerts import LISTENERS, deliver_pending
 from archive.alerts.outbox import Outbox
 from archive.alerts.tokens import UNSUBSCRIBE, read_token, secret_key
 from archive.app import Archive
@@ -49,7 +50,7 @@ def test_a_change_is_emailed_with_both_parts_the_diff_and_unsubscribe_headers(
             }
         ],
     )
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         v1 = record_change(archive, OLD)
         v2 = record_change(archive, NEW)
         report = deliver_pending(archive)
@@ -74,8 +75,8 @@ def test_a_change_is_emailed_with_both_parts_the_diff_and_unsubscribe_headers(
     assert diff_url in text
     assert "Recorded:" in text and v2.id[:10] in text and v1.id[:10] in text
     assert (
-        "Except as outlined in this Policy, {+we may sell+} your {+personal+} information "
-        "[-will never be sold-] {+<script>alert(1)</script>+} to [-or shared with-] other "
+        "Except as outlined in this Policy, [-your information will never be sold to or shared "
+        "with-] {+we may sell your personal information <script>alert(1)</script> to+} other "
         "companies"
     ) in text
     assert "Words added:" in text and "Words removed:" in text
@@ -84,8 +85,9 @@ def test_a_change_is_emailed_with_both_parts_the_diff_and_unsubscribe_headers(
     html = body_text(change, "html")
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert '<ins style="background:#d4f7d4;text-decoration:none">we may sell</ins>' in html
-    assert '<del style="background:#fbd5d5">will never be sold</del>' in html
+    ins = '<ins style="background:#d4f7d4;text-decoration:none">'
+    assert re.search(re.escape(ins) + r"we may sell your personal information [^<]*</ins>", html)
+    assert re.search(r'<del style="background:#fbd5d5">[^<]*will never be sold[^<]*</del>', html)
     assert diff_url.replace("&", "&amp;") in html
     assert f'href="{one_click[1:-1]}"' in html
 
@@ -95,7 +97,7 @@ def test_a_header_with_a_line_break_is_refused_and_nothing_is_sent(make_config, 
         smtp=mail_settings(smtp_server, sender="alerts@archive.test\r\nBcc: all@example.org"),
         alert=[{"channel": "email", "target": "alice@example.org", "first_records": True}],
     )
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record_change(archive, OLD)
         report = deliver_pending(archive)
         [row] = Outbox(archive.state).rows()
@@ -119,7 +121,7 @@ def test_digest_subscribers_get_one_email_a_day_with_every_change(make_config, s
             {"channel": "email", "target": "now@example.org", "first_records": True},
         ],
     )
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record_change(archive, OLD)
         record_change(archive, NEW)
         record_change(archive, OLD.replace("Analytics", "Analytics and advertising"))
@@ -164,7 +166,7 @@ def test_starttls_with_login_and_the_password_from_the_environment(
             },
             alert=[{"channel": "email", "target": "alice@example.org", "first_records": True}],
         )
-        with Archive.open(config, writer=True, create=True) as archive:
+        with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
             record_change(archive, OLD)
             assert deliver_pending(archive).delivered == 1
         [message] = server.wait_for(1)
@@ -183,7 +185,7 @@ def test_a_wrong_smtp_password_is_retried_then_reported(make_config, tmp_path, m
             notify={"max_attempts": 2, "retry_base": 0.01},
             alert=[{"channel": "email", "target": "alice@example.org", "first_records": True}],
         )
-        with Archive.open(config, writer=True, create=True) as archive:
+        with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
             record_change(archive, OLD)
             assert deliver_pending(archive).retried == 1
             [row] = Outbox(archive.state).rows()
@@ -200,7 +202,7 @@ def test_unreachable_smtp_server_is_a_retry_not_a_crash(make_config, security):
         smtp={"host": "127.0.0.1", "port": 9, "security": security, "timeout": 2},
         alert=[{"channel": "email", "target": "alice@example.org", "first_records": True}],
     )
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record_change(archive, OLD)
         report = deliver_pending(archive)
         [row] = Outbox(archive.state).rows()
@@ -218,7 +220,7 @@ def test_list_unsubscribe_goes_out_literally_not_rfc2047_encoded(make_config, sm
         web={"base_url": base, "secret_key": "s3cret"},
         alert=[{"channel": "email", "target": "alice@example.org", "first_records": True}],
     )
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record_change(archive, OLD)
         assert deliver_pending(archive).delivered == 1
     smtp_server.wait_for(1)
@@ -243,7 +245,7 @@ def test_a_flapping_page_emails_the_operator_once_with_the_lines_and_what_to_do(
         web={"base_url": BASE},
         alert=[{"channel": "email", "target": "ops@example.org"}],
     )
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         v1, v2, v3, _ = (record_change(archive, text) for text in (OLD, NEW, OLD, NEW))
         assert deliver_pending(archive).delivered == 2  # the first flip; one flapping notice
     change, notice = smtp_server.wait_for(2)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from archive.alerts import deliver_pending
+from archive.alerts import LISTENERS, deliver_pending
 from archive.alerts.outbox import Outbox
 from archive.alerts.subscriptions import Subscriptions
 from archive.app import Archive
@@ -52,6 +52,7 @@ def hook(receiver: WebhookReceiver, **extra: Any) -> dict[str, Any]:
 KILL_SCRIPT = """
 import json, os, sys
 from pathlib import Path
+from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.config import config_from_mapping
 from archive.tracking.events import VersionRecorded
@@ -59,7 +60,7 @@ from store.git.repository import now_utc
 from store.git.versions import CHANGE, NewVersion
 
 raw, stage, text_file = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
-archive = Archive.open(config_from_mapping(raw), writer=True)
+archive = Archive.open(config_from_mapping(raw), writer=True, listeners=LISTENERS)
 previous = archive.versions.current("WorkOptima", "Privacy Policy")
 version = archive.versions.record(NewVersion("WorkOptima", "Privacy Policy",
     Path(text_file).read_text(encoding="utf-8"), now_utc(), kind=CHANGE))
@@ -78,7 +79,7 @@ def test_a_writer_killed_before_delivery_delivers_exactly_once_after_restart(
 ):
     raw = raw_config(tmp_path, hook(webhook_receiver))
     config = config_from_mapping(raw)
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record_change(archive, OLD)
         assert deliver_pending(archive).delivered == 1
     text_file = tmp_path / "new.txt"
@@ -96,10 +97,14 @@ def test_a_writer_killed_before_delivery_delivers_exactly_once_after_restart(
         assert change is not None and change.kind == "change"  # committed before the kill
         queued = len(Outbox(reader.state).rows(status="pending"))
         assert queued == (1 if stage == "after-outbox" else 0)
-    with Archive.open(config, writer=True) as archive:  # restart: catch-up, then deliver
+    with Archive.open(
+        config, writer=True, listeners=LISTENERS
+    ) as archive:  # restart: catch-up, then deliver
         assert deliver_pending(archive).delivered == 1
         assert deliver_pending(archive).delivered == 0
-    with Archive.open(config, writer=True) as archive:  # and once more: nothing new
+    with Archive.open(
+        config, writer=True, listeners=LISTENERS
+    ) as archive:  # and once more: nothing new
         assert deliver_pending(archive).delivered == 0
         assert [r.status for r in Outbox(archive.state).rows()] == ["delivered"] * 2
     calls = webhook_receiver.wait_for(2)
@@ -110,7 +115,7 @@ def test_a_writer_killed_before_delivery_delivers_exactly_once_after_restart(
 
 def test_the_same_event_twice_queues_one_alert(make_config, webhook_receiver):
     with Archive.open(
-        make_config(alert=[hook(webhook_receiver)]), writer=True, create=True
+        make_config(alert=[hook(webhook_receiver)]), writer=True, listeners=LISTENERS, create=True
     ) as archive:
         version = record_change(archive, OLD)
         archive.events.emit(VersionRecorded(version, None))
@@ -120,7 +125,7 @@ def test_the_same_event_twice_queues_one_alert(make_config, webhook_receiver):
 
 def test_reextract_commits_alert_nobody(make_config, webhook_receiver):
     config = make_config(alert=[hook(webhook_receiver)])
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         first = record_change(archive, OLD)
         reextracted = record_change(
             archive, OLD.replace("Analytics", "Analytics\n"), kind=REEXTRACT
@@ -134,11 +139,11 @@ def test_reextract_commits_alert_nobody(make_config, webhook_receiver):
 
 
 def test_history_before_the_alerts_and_old_imports_are_not_news(make_config, webhook_receiver):
-    with Archive.open(make_config(), writer=True, create=True) as archive:
+    with Archive.open(make_config(), writer=True, listeners=LISTENERS, create=True) as archive:
         record_change(archive, OLD)
         record_change(archive, NEW)
     config = make_config(alert=[hook(webhook_receiver)])
-    with Archive.open(config, writer=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS) as archive:
         assert Outbox(archive.state).rows() == []
         archive.versions.bulk_import(
             [
@@ -155,7 +160,10 @@ def test_history_before_the_alerts_and_old_imports_are_not_news(make_config, web
 def test_config_alerts_are_kept_in_step_and_an_unsubscribe_sticks(make_config, webhook_receiver):
     email = {"channel": "email", "target": "alice@example.org"}
     with Archive.open(
-        make_config(alert=[hook(webhook_receiver), email]), writer=True, create=True
+        make_config(alert=[hook(webhook_receiver), email]),
+        writer=True,
+        listeners=LISTENERS,
+        create=True,
     ) as archive:
         subs = Subscriptions(archive.state)
         hook_sub, email_sub = subs.all()
@@ -163,7 +171,7 @@ def test_config_alerts_are_kept_in_step_and_an_unsubscribe_sticks(make_config, w
         subs.set_status(email_sub.id, "unsubscribed")
         record_change(archive, OLD)
         assert [r.subscription_id for r in Outbox(archive.state).rows()] == [hook_sub.id]
-    with Archive.open(make_config(alert=[email]), writer=True) as archive:
+    with Archive.open(make_config(alert=[email]), writer=True, listeners=LISTENERS) as archive:
         subs = Subscriptions(archive.state)
         assert [(s.id, s.status) for s in subs.all()] == [
             (hook_sub.id, "removed"),
@@ -171,7 +179,7 @@ def test_config_alerts_are_kept_in_step_and_an_unsubscribe_sticks(make_config, w
         ]
         assert [r.status for r in Outbox(archive.state).rows()] == ["cancelled"]
     generated = {"channel": "webhook", "target": webhook_receiver.url("/new")}
-    with Archive.open(make_config(alert=[generated]), writer=True) as archive:
+    with Archive.open(make_config(alert=[generated]), writer=True, listeners=LISTENERS) as archive:
         [new] = [s for s in Subscriptions(archive.state).all() if s.status == "active"]
         assert new.secret.startswith("whsec_")
 
@@ -181,12 +189,12 @@ def test_a_bad_alert_table_is_a_config_error(make_config):
 
     config = make_config(alert=[{"channel": "email", "target": "not an address"}])
     with pytest.raises(ConfigError, match=r"\[\[alert\]\].*not an email address"):
-        Archive.open(config, writer=True, create=True)
+        Archive.open(config, writer=True, listeners=LISTENERS, create=True)
     config = make_config(
         alert=[{"channel": "webhook", "target": "https://h.example/x", "query": "-cookies"}]
     )
     with pytest.raises(ConfigError, match="no word to look for"):
-        Archive.open(config, writer=True, create=True)
+        Archive.open(config, writer=True, listeners=LISTENERS, create=True)
 
 
 def test_a_saved_search_fires_when_a_policy_starts_and_stops_matching(
@@ -198,7 +206,7 @@ def test_a_saved_search_fires_when_a_policy_starts_and_stops_matching(
             hook(webhook_receiver, query=f'"{PHRASE}"', service="Other"),
         ]
     )
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record_change(archive, OLD)  # does not match: nothing
         matched = record_change(archive, NEW)  # starts matching
         record_change(archive, NEW.replace("Analytics", "Web analytics"))  # still matches: nothing
@@ -211,14 +219,15 @@ def test_a_saved_search_fires_when_a_policy_starts_and_stops_matching(
     assert kinds[:2] == [("search.matched", matched.id), ("search.unmatched", unmatched.id)]
     assert kinds[2][0] == "search.matched"
     assert all(c.json()["data"]["query"] == f'"{PHRASE}"' for c in calls)
-    assert calls[0].json()["data"]["summary"]["words_added"] == 4  # we may sell personal
+    # as the diff page counts it (one diff engine): "we may sell your personal information"
+    assert calls[0].json()["data"]["summary"]["words_added"] == 6
 
 
 def test_first_records_alert_only_subscriptions_that_ask_for_them(make_config, webhook_receiver):
     asked = hook(webhook_receiver)
     changes_only = {"channel": "webhook", "target": webhook_receiver.url("/changes")}
     with Archive.open(
-        make_config(alert=[asked, changes_only]), writer=True, create=True
+        make_config(alert=[asked, changes_only]), writer=True, listeners=LISTENERS, create=True
     ) as archive:
         subs = Subscriptions(archive.state)
         first_too, plain = subs.all()

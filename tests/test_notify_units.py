@@ -1,4 +1,5 @@
-"""Alert building blocks on their own: tokens, signatures, diffs, saved searches, headers."""
+"""Alert building blocks on their own: tokens, signatures, diffs, headers (saved searches:
+test_saved_search_language.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,10 @@ from email.utils import format_datetime
 
 import pytest
 
-from archive.alerts.changes import DELETE, INSERT, render_text, summarize
 from archive.alerts.content import AlertContent
 from archive.alerts.delivery import backoff
 from archive.alerts.emails import alert_email, safe_header
 from archive.alerts.errors import HeaderInjectionError, NotifyError, TokenError
-from archive.alerts.saved_search import matches, parse
 from archive.alerts.subscriptions import Subscription, check_target, new_webhook_secret
 from archive.alerts.tokens import CONFIRM, UNSUBSCRIBE, make_token, read_token
 from archive.alerts.webhooks import retry_after, sign, signing_key, verify
@@ -72,59 +71,6 @@ def test_retry_after_seconds_or_http_date_and_backoff_grows_with_jitter():
     assert [backoff(n, 30, rng=lambda: 0.0) for n in (1, 2, 3)] == [15, 30, 60]
     assert [backoff(n, 30, rng=lambda: 1.0) for n in (1, 2, 3)] == [30, 60, 120]
     assert backoff(40, 30, rng=lambda: 1.0) == 6 * 3600
-
-
-def test_change_summary_counts_words_and_marks_whole_word_changes():
-    filler = " ".join(f"word{i}" for i in range(60))
-    old = f"# Privacy\n\nWe keep data for 30 days.\n\n{filler}\n\nWe never sell it.\n"
-    new = f"# Privacy\n\nWe keep data for 90 days.\n\n{filler}\n\nWe sell your personal data.\n"
-    summary = summarize(old, new)
-    assert (summary.words_added, summary.words_removed) == (4, 3)  # 90 your personal data.
-    texts = [render_text(p) for p in summary.passages]
-    assert texts[0] == "# Privacy We keep data for [-30-] {+90+} days. " + " ".join(
-        f"word{i}" for i in range(12)
-    )
-    assert "[-never-]" in texts[1] and "{+your personal data.+}" in texts[1]
-    assert "[-it.-]" in texts[1] and "word59" in texts[1] and "word40" not in texts[1]
-    ops = {seg.op for p in summary.passages for seg in p}
-    assert {INSERT, DELETE} <= ops
-    first = summarize(None, new)
-    assert first.first and first.words_added == len(new.split()) and not first.passages
-
-
-def test_change_summary_caps_passages_and_long_insertions():
-    old = "\n\n".join(f"Paragraph {i} stays." for i in range(40)) + "\n"
-    new = "\n\n".join(f"Paragraph {i} moved on." for i in range(40)) + "\n"
-    summary = summarize(old, new, max_passages=5)
-    assert len(summary.passages) + summary.more_passages == 40
-    assert summary.more_passages == 35
-    long = summarize("Intro.\n", "Intro.\n\n" + "new " * 1000 + "\n", max_passage_words=50)
-    assert sum(len(seg.text.split()) for seg in long.passages[0]) <= 52
-    assert long.words_added == 1000
-
-
-@pytest.mark.parametrize(
-    ("query", "text", "expected"),
-    [
-        ('"sell your personal information"', "We may SELL your personal information.", True),
-        ('"sell your personal information"', "We do not sell your information.", False),
-        ("sell information", "Information we hold; we may sell it.", True),
-        ("sell -never", "We never sell data.", False),
-        ('"never sell" OR "do not sell"', "We do not sell data.", True),
-        ('cookies NOT "third-party"', "Cookies, including third-party cookies.", False),
-        ("müügiks", "Andmeid ei kasutata MÜÜGIKS.", True),
-    ],
-)
-def test_saved_search_matching(query, text, expected):
-    assert matches(query, text) is expected
-
-
-def test_saved_search_without_positive_words_is_refused():
-    with pytest.raises(NotifyError):
-        parse("-cookies")
-    with pytest.raises(NotifyError):
-        parse('""')
-    assert not matches("anything", None)
 
 
 def test_headers_with_line_breaks_are_refused():

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from archive.alerts import deliver_pending
+from archive.alerts import LISTENERS, deliver_pending
 from archive.alerts.outbox import Outbox
 from archive.alerts.subscriptions import Subscriptions
 from archive.app import Archive
@@ -34,7 +34,7 @@ def hook(receiver: WebhookReceiver, **extra: object) -> dict[str, object]:
 
 def test_a_change_is_posted_as_signed_json(make_config, webhook_receiver):
     config = make_config(web={"base_url": BASE}, alert=[hook(webhook_receiver)])
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         v1 = record_change(archive, OLD)
         v2 = record_change(archive, NEW)
         assert deliver_pending(archive).delivered == 2
@@ -52,8 +52,16 @@ def test_a_change_is_posted_as_signed_json(make_config, webhook_receiver):
     assert data["date"] == v2.date.isoformat()
     assert data["previous_date"] == v1.date.isoformat()
     assert data["summary"] == {
+        "sections": [],
         "words_added": 1,
         "words_removed": 2,
+        "excerpts": [
+            {
+                "section": "",
+                "before": "your information will never be sold",
+                "after": "your information may be sold",
+            }
+        ],
         "passages": 1,
         "first_record": False,
     }
@@ -73,7 +81,7 @@ def test_a_receiver_failing_twice_gets_the_alert_once_with_the_same_id(
 ):
     webhook_receiver.script(500, 503)
     config = make_config(alert=[hook(webhook_receiver)], notify={"retry_base": 5})
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record_change(archive, OLD)
         outbox = Outbox(archive.state)
         assert deliver_pending(archive).retried == 1
@@ -100,7 +108,7 @@ def test_a_receiver_that_always_fails_is_retried_on_schedule_then_reported(
     config = make_config(
         alert=[hook(webhook_receiver)], notify={"retry_base": base, "max_attempts": 4}
     )
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record_change(archive, OLD)
         outbox = Outbox(archive.state)
         waits, now = [], time.time()
@@ -125,7 +133,7 @@ def test_a_receiver_that_always_fails_is_retried_on_schedule_then_reported(
 def test_retry_after_is_honoured(make_config, webhook_receiver):
     webhook_receiver.script((429, {"Retry-After": "120"}), (503, {"Retry-After": "7"}))
     config = make_config(alert=[hook(webhook_receiver)], notify={"retry_base": 1})
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record_change(archive, OLD)
         outbox = Outbox(archive.state)
         before = time.time()
@@ -142,7 +150,7 @@ def test_retry_after_is_honoured(make_config, webhook_receiver):
 def test_410_disables_the_endpoint(make_config, webhook_receiver):
     webhook_receiver.script(410)
     config = make_config(alert=[hook(webhook_receiver)])
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record_change(archive, OLD)
         report = deliver_pending(archive)
         record_change(archive, NEW)
@@ -158,7 +166,7 @@ def test_410_disables_the_endpoint(make_config, webhook_receiver):
 def test_redirects_are_not_followed(make_config, webhook_receiver):
     webhook_receiver.script((302, {"Location": webhook_receiver.url("/elsewhere")}))
     config = make_config(alert=[hook(webhook_receiver)])
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record_change(archive, OLD)
         report = deliver_pending(archive)
     assert report.failed == 1 and "redirects are not followed" in report.errors[0]
@@ -177,7 +185,7 @@ def test_internal_addresses_are_refused_unless_allowed(make_config, webhook_rece
         ],
         notify={"allow_private_addresses": False},
     )
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record_change(archive, OLD)
         report = deliver_pending(archive)
     assert report.failed == 2 and report.retried == 0
@@ -188,7 +196,7 @@ def test_internal_addresses_are_refused_unless_allowed(make_config, webhook_rece
 def test_a_slow_receiver_times_out_and_never_holds_up_tracking(make_config, webhook_receiver):
     webhook_receiver.delay = 2.0
     config = make_config(alert=[hook(webhook_receiver)], notify={"webhook_timeout": 0.3})
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         started = time.monotonic()
         record_change(archive, OLD)  # commit + event + outbox: no network
         assert time.monotonic() - started < 1.5
@@ -209,7 +217,7 @@ def test_apprise_urls_are_a_third_channel(make_config, webhook_receiver):
             }
         ],
     )
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record_change(archive, OLD)
         record_change(archive, NEW)
         assert deliver_pending(archive).delivered == 2
@@ -225,7 +233,7 @@ def test_failing_and_recovered_policies_alert_the_operators_channels_only(
     make_config, webhook_receiver
 ):
     config = make_config(alert=[hook(webhook_receiver, service=SERVICE)])
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         Subscriptions(archive.state).add("webhook", webhook_receiver.url("/cli"))
         archive.events.emit(PolicyFailing(SERVICE, TYPE, 3, "HTTP 503 from the site", True))
         archive.events.emit(PolicyFailing("Other", TYPE, 3, "HTTP 404", False))
@@ -250,7 +258,7 @@ def test_failing_and_recovered_policies_alert_the_operators_channels_only(
 def test_other_error_statuses_are_retried(make_config, webhook_receiver, status):
     webhook_receiver.script(status)
     config = make_config(alert=[hook(webhook_receiver)])
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record_change(archive, OLD)
         assert deliver_pending(archive).retried == 1
         [row] = Outbox(archive.state).rows()
@@ -262,7 +270,7 @@ def test_the_worker_delivers_in_the_background_and_retries_when_due(make_config,
 
     webhook_receiver.script(503)
     config = make_config(alert=[hook(webhook_receiver)], notify={"retry_base": 0.2})
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         worker = Worker(archive, interval=30)
         worker.start()
         try:
@@ -285,7 +293,7 @@ def test_a_flapping_page_tells_the_operators_channels_once_with_the_lines(
             {"channel": "apprise", "target": f"json://127.0.0.1:{webhook_receiver.port}/apprise"},
         ],
     )
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         Subscriptions(archive.state).add("webhook", webhook_receiver.url("/cli"))
         v1, v2, v3, _ = (record_change(archive, text) for text in (OLD, NEW, OLD, NEW))
         assert deliver_pending(archive).delivered == 5  # 3 × the first flip, 2 notices

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.config import Config
 from archive.fetch import Fetcher
@@ -45,7 +46,7 @@ def tracked(make_config, fixture_server) -> Iterator[Callable[..., tuple[Archive
 
     def factory(n: int, **schedule: Any) -> tuple[Archive, Pipeline]:
         config: Config = make_config(site(fixture_server, n), schedule=schedule)
-        archive = Archive.open(config, writer=True, create=True)
+        archive = Archive.open(config, writer=True, listeners=LISTENERS, create=True)
         fetcher = Fetcher(config.fetch)
         opened.extend([fetcher, archive])
         pipeline = Pipeline(archive, fetcher)
@@ -144,7 +145,7 @@ def test_run_batches_the_index_and_indexes_everything_by_shutdown(make_config, f
         schedule={"index_batch_size": 4, "index_batch_seconds": 3600, "interval": "1h"},
     )
     with (
-        Archive.open(config, writer=True, create=True) as archive,
+        Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive,
         Fetcher(config.fetch) as fetcher,
     ):
         scheduler = Scheduler(Pipeline(archive, fetcher))

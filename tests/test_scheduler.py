@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.fetch import Fetcher
 from archive.tracking.pipeline import Pipeline
@@ -112,7 +113,7 @@ def test_a_restarted_scheduler_spreads_checked_policies_and_starts_new_ones_at_o
     ]
     config = make_config(policies)
     with (
-        Archive.open(config, writer=True, create=True) as archive,
+        Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive,
         Fetcher(config.fetch) as fetcher,
     ):
         checked = datetime.now(UTC) - MINUTE  # the first round: all checked at once
@@ -149,7 +150,7 @@ def test_jobs_run_and_a_restart_does_not_refetch(make_config, fixture_server):
         schedule={"jitter": 1},
     )
     with (
-        Archive.open(config, writer=True, create=True) as archive,
+        Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive,
         Fetcher(config.fetch) as fetcher,
     ):
         scheduler = Scheduler(Pipeline(archive, fetcher))

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.search import MAX_QUERY_CHARS, QueryError, parse_query
 from store.git.versions import CHANGE, FIRST_RECORD, NewVersion
@@ -20,7 +21,7 @@ T0 = datetime(2024, 2, 1, tzinfo=UTC)
 @pytest.fixture
 def cli(make_config, make_cli) -> Cli:
     config = make_config()
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         for name, (service, type_, lang) in SEED_POLICIES.items():
             archive.state.set_meta(f"lang:{service}/{type_}", lang)
             archive.versions.record(NewVersion(service, type_, seed_text(name), T0, FIRST_RECORD))

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.fetch import Fetcher
 from archive.tracking.events import PolicyFailing, PolicyRecovered, VersionRecorded
@@ -34,7 +35,7 @@ def seed_policies(server) -> list[dict]:
 def tracked(make_config, fixture_server) -> Iterator[tuple[Archive, Pipeline, list]]:
     config = make_config(seed_policies(fixture_server), schedule={"failure_alert_after": 2})
     with (
-        Archive.open(config, writer=True, create=True) as archive,
+        Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive,
         Fetcher(config.fetch) as fetcher,
     ):
         events: list = []
@@ -125,7 +126,7 @@ def test_failures_are_recorded_never_committed(make_config, fixture_server):
     ]
     config = make_config(policies, fetch={"timeout": 1.0})
     with (
-        Archive.open(config, writer=True, create=True) as archive,
+        Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive,
         Fetcher(config.fetch) as fetcher,
     ):
         results = {r.service: r for r in Pipeline(archive, fetcher).check(config.policies)}
@@ -162,7 +163,7 @@ def test_conditional_get_and_identical_bytes_do_no_work(make_config, fixture_ser
         [{"service": "A", "type": "T", "url": fixture_server.url("/p"), "select": "main"}]
     )
     with (
-        Archive.open(config, writer=True, create=True) as archive,
+        Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive,
         Fetcher(config.fetch) as fetcher,
     ):
         pipeline = Pipeline(archive, fetcher)
@@ -215,7 +216,7 @@ def test_combined_sources_and_pdf(make_config, fixture_server):
         ]
     )
     with (
-        Archive.open(config, writer=True, create=True) as archive,
+        Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive,
         Fetcher(config.fetch) as fetcher,
     ):
         result = Pipeline(archive, fetcher).track(config.policies[0])
@@ -231,13 +232,13 @@ def test_reextract_rebuilds_from_snapshots_without_fetching(make_config, fixture
     policy = {"service": "A", "type": "T", "url": fixture_server.url("/p"), "select": "main"}
     config = make_config([policy])
     with (
-        Archive.open(config, writer=True, create=True) as archive,
+        Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive,
         Fetcher(config.fetch) as fetcher,
     ):
         Pipeline(archive, fetcher).track(config.policies[0])
     hits = fixture_server.hits("/p")
     narrower = make_config([{**policy, "select": "main", "remove": "h2"}])
-    with Archive.open(narrower, writer=True) as archive:
+    with Archive.open(narrower, writer=True, listeners=LISTENERS) as archive:
         events: list = []
         archive.events.subscribe(events.append)
         (result,) = reextract_all(archive, narrower.policies)
@@ -307,7 +308,7 @@ document.getElementById("app").innerHTML = t.split("\\n").filter(Boolean)
         ]
     )
     with (
-        Archive.open(config, writer=True, create=True) as archive,
+        Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive,
         Fetcher(config.fetch) as fetcher,
     ):
         result = Pipeline(archive, fetcher).track(config.policies[0])
@@ -324,7 +325,7 @@ def test_javascript_page_without_a_browser_is_skipped(make_config, fixture_serve
         fetch={"browser_path": "/nonexistent/chromium"},
     )
     with (
-        Archive.open(config, writer=True, create=True) as archive,
+        Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive,
         Fetcher(config.fetch) as fetcher,
     ):
         result = Pipeline(archive, fetcher).track(config.policies[0])

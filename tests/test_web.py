@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.config import Config
 from archive.fetch import Fetcher
@@ -97,7 +98,7 @@ def record_history(archive: Archive) -> tuple[list[Version], list[Version]]:
 @pytest.fixture
 def web(make_config: Callable[..., Config]) -> Iterator[Web]:
     config = make_config(policies=POLICIES)
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         wo, ee = record_history(archive)
         app = create_app(config, archive=archive)
         yield Web(app, app.test_client(), archive, wo, ee)
@@ -242,6 +243,14 @@ def test_diff_json_twin(web: Web) -> None:
         "words_added": 6,
         "words_removed": 1,
         "sections": [],
+        "excerpts": [
+            {
+                "section": "",
+                "before": "expiry of 30 days after",
+                "after": "expiry of 60 days after",
+            },
+            {"section": "", "before": "", "after": "We now share usage statistics."},
+        ],
         "coarse": False,
     }
     spans = [s for h in data["hunks"] for s in h["spans"]]
@@ -301,6 +310,65 @@ def test_changes_page_filters_and_paginates(web: Web) -> None:
     web.get("/changes?page=abc", 400)
 
 
+def test_changes_say_what_changed_and_filter_by_date(web: Web) -> None:
+    page = web.get("/changes")
+    assert "+6 / −1 words" in page
+    assert "<del>“expiry of 30 days after”</del> → <ins>“expiry of 60 days after”</ins>" in page
+    assert "added <ins>“We now share usage statistics.”</ins>" in page
+    assert "First record, " in page
+    day2 = (DAY + timedelta(days=40)).date().isoformat()
+    only = web.get(f"/changes?from={day2}&to={day2}")
+    assert only.count("<tr>") == 2 and "+6 / −1 words" in only
+    assert f'value="{day2}"' in only  # the form keeps the dates
+    data = web.json(f"/api/changes?from={day2}")
+    assert [c["version"] for c in data["changes"]] == [web.wo[2].id, web.wo[1].id]
+    change = data["changes"][1]
+    assert change["kind"] == "change" and change["diff"].startswith(f"{WO_URL}/diff?to=")
+    assert change["summary"] == {
+        "sections": [],
+        "words_added": 6,
+        "words_removed": 1,
+        "excerpts": [
+            {
+                "section": "",
+                "before": "expiry of 30 days after",
+                "after": "expiry of 60 days after",
+            },
+            {"section": "", "before": "", "after": "We now share usage statistics."},
+        ],
+    }
+    assert data["changes"][0]["summary"]["excerpts"] == [
+        {"section": "", "before": "Effective Date", "after": "Effective date"}
+    ]
+    web.get("/changes?from=2024-05-01&to=2024-04-01", 400)
+    web.get("/changes?from=someday", 400)
+
+
+def test_summaries_are_computed_once_and_kept_in_state(web: Web) -> None:
+    state = web.app.extensions["policy_archive"]
+    web.get("/changes")
+    misses = state.diffs.summaries.misses
+    assert misses == 4 and state.diffs.summaries.hits == 0
+    web.get("/changes")
+    web.get(WO_URL)  # the timeline reads the same summaries
+    assert state.diffs.summaries.misses == misses
+    stored = web.archive.state.get_meta(
+        f"diff-summary/v1/{WO[0]}/{WO[1]}/{web.wo[0].id}/{web.wo[1].id}"
+    )
+    assert stored is not None and json.loads(stored)["words_added"] == 6
+    state.diffs.summaries._items.clear()  # a restarted server: read back, not diffed again
+    diff_misses = state.diffs.misses
+    web.get("/changes")
+    assert state.diffs.misses == diff_misses
+
+
+def test_policy_timeline_shows_each_versions_summary(web: Web) -> None:
+    page = web.get(WO_URL)
+    timeline = page[page.index('id="timeline"') :]
+    assert "+6 / −1 words" in timeline and "First record, " in timeline
+    assert "<ins>“We now share usage statistics.”</ins>" in timeline
+
+
 def atom_entries(xml: str) -> list[str]:
     return re.findall(r"<entry>.*?</entry>", xml, re.S)
 
@@ -311,7 +379,8 @@ def test_feeds_leave_reextracts_out(web: Web) -> None:
     entries = atom_entries(response.text)
     assert len(entries) == 3
     assert "re-extract" not in response.text.lower()
-    assert "6 words added, 1 removed" in response.text
+    assert "6 words added, 1 removed." in response.text
+    assert "Main edits: “expiry of 30 days after” → “expiry of 60 days after”" in response.text
     assert "http://127.0.0.1:8000/policies/WorkOptima/Privacy%20Policy/diff?to=" in response.text
     service = web.get("/feeds/services/Backoffice.ee.atom")
     assert len(atom_entries(service)) == 1 and "Started tracking" in service
@@ -326,7 +395,7 @@ def test_feeds_leave_reextracts_out(web: Web) -> None:
 
 def test_errors_are_pages_never_tracebacks(make_config: Callable[..., Config]) -> None:
     config = make_config()
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         app = create_app(config, archive=archive)
 
         def broken() -> str:
@@ -372,7 +441,7 @@ def test_create_app_opens_and_closes_its_own_archive(
     make_config: Callable[..., Config],
 ) -> None:
     config = make_config(policies=POLICIES)
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record_history(archive)
     app = create_app(dataclasses.replace(config))
     try:
@@ -405,7 +474,10 @@ def test_version_links_to_its_raw_snapshot(make_config, fixture_server):
             }
         ]
     )
-    with Archive.open(config, writer=True, create=True) as arch, Fetcher(config.fetch) as fetcher:
+    with (
+        Archive.open(config, writer=True, listeners=LISTENERS, create=True) as arch,
+        Fetcher(config.fetch) as fetcher,
+    ):
         Pipeline(arch, fetcher).track(config.policies[0])
         version = arch.versions.current("A", "Privacy Policy")
         client = create_app(config, archive=arch).test_client()

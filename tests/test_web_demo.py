@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.demo import DemoSite, Script, demo_config, load_script
 from archive.fetch import Fetcher
@@ -62,7 +63,7 @@ def test_the_whole_loop_fetch_commit_diff_feed(site: DemoSite, script: Script,
     config = demo_config(script, site.url, tmp_path / "data")
     fetcher = Fetcher(config.fetch)
     try:
-        with Archive.open(config, writer=True, create=True) as archive:
+        with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
             pipeline = Pipeline(archive, fetcher)
             first = [pipeline.track(p) for p in config.policies]
             assert [r.status for r in first] == ["first_record"] * 3, first

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.config import Config
 from tests.test_web import POLICIES, WO_URL, record_history
@@ -52,7 +53,7 @@ def free_port() -> int:
 @pytest.fixture
 def served(make_config: Callable[..., Config]) -> Iterator[WebServer]:
     config = make_config(policies=POLICIES)
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record_history(archive)
         server = make_server(create_app(config, archive=archive), "127.0.0.1", 0, threads=2,
                              connection_limit=200)  # fmt: skip
@@ -95,7 +96,7 @@ def test_slow_clients_do_not_block_the_server(served: WebServer) -> None:
 
 def test_close_stops_the_server(make_config: Callable[..., Config]) -> None:
     config = make_config()
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         server = make_server(create_app(config, archive=archive), "127.0.0.1", 0)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -110,7 +111,7 @@ def test_close_stops_the_server(make_config: Callable[..., Config]) -> None:
 def test_serve_command_serves_until_interrupted(make_config: Callable[..., Config],
                                                 tmp_path: Path) -> None:  # fmt: skip
     config = make_config(policies=POLICIES)
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record_history(archive)
     config_file = tmp_path / "config.toml"
     config_file.write_text(f'data_dir = "{config.data_dir}"\n' + "".join(

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pytest
 from flask.testing import FlaskClient
 
+from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.config import Config
 from store.git.versions import CHANGE, FIRST_RECORD, NewVersion
@@ -68,7 +69,7 @@ def assert_escaped(body: str, where: str) -> None:
 def client(make_config: Callable[..., Config]) -> Iterator[tuple[FlaskClient, str, str, str]]:
     config = make_config(policies=[{"service": EVIL, "type": f"Terms {ATTR}", "url": URL}])
     day = datetime(2024, 5, 1, tzinfo=UTC)
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         first = archive.versions.record(
             NewVersion(EVIL, f"Terms {ATTR}", TEXT, day, FIRST_RECORD, (URL,))
         )

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from archive.tracking.status import history_json
 from webui import queries
-from webui.changes import change_filters
+from webui.changes import change_filters, change_summaries, date_filters, filtered_changes
 from webui.context import policy_or_404, text_arg, web_state
 from webui.diff import diff_args
 from webui.policies import selected_version
@@ -85,8 +85,21 @@ def diff(service: str, type_: str) -> Response:
     return jsonify(queries.select_diff(ref, from_id, to_id).as_json(context))
 
 
+API_SUMMARY_BUDGET = 5.0
+"""Seconds /api/changes may spend computing summaries not known yet (the rest are null)."""
+
+
 @bp.get("/changes")
 def changes() -> Response:
+    """/changes' twin; each change carries its ``summary`` (null if not computed in time)."""
     service, type_, page = change_filters()
-    result = queries.recent_changes(service=service or None, type_=type_ or None, page=page)
-    return jsonify(result.as_json())
+    since, until = date_filters()
+    result = filtered_changes(
+        service=service or None, type_=type_ or None, since=since, until=until, page=page
+    )
+    body = result.as_json()
+    summaries = change_summaries(result.changes, budget=API_SUMMARY_BUDGET)
+    for item, version in zip(body["changes"], result.changes, strict=True):
+        found = summaries[version.id]
+        item["summary"] = found.as_json() if found is not None else None
+    return jsonify(body)

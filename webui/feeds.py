@@ -1,21 +1,22 @@
 """Atom feeds of changes: all, per service, per policy. Re-extract commits are left out.
 
 Built with :mod:`xml.etree.ElementTree`, which escapes every text and attribute. Entries carry
-a summary of the change (words added and removed, sections touched) when its diff is cached
-or can be computed within the feed's time budget; the link always leads to the diff page.
+the change's summary (:mod:`archive.diff.summary`: words added and removed, sections touched,
+the main edits, as the diff page, e-mails and webhooks say) when it is known or can be computed
+within the feed's time budget; the link always leads to the diff page.
 """
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, abort, url_for
 
-from archive.diff import diff_versions, predecessor
+from archive.diff.summary import ChangeSummary
 from store.git.versions import Version
 from webui import queries
+from webui.changes import change_summaries
 from webui.context import policy_or_404, web_state
 
 bp = Blueprint("feeds", __name__)
@@ -30,18 +31,19 @@ def absolute(path: str) -> str:
     return web_state().config.web.base_url.rstrip("/") + path
 
 
-def summary(version: Version, deadline: float) -> str:
-    state = web_state()
-    old = predecessor(state.archive.versions, version)
-    if old is None:
+def summary_text(version: Version, found: ChangeSummary | None) -> str:
+    """An entry's summary: counts, sections and the main edits, in plain text."""
+    if found is not None and found.first:
         return f"Started tracking {version.service} {version.type}."
-    if time.monotonic() > deadline:
+    if found is None:
         return "Open the link to see what changed."
-    diff = diff_versions(state.archive.versions, old, version, cache=state.diffs)
-    text = f"{diff.words_added} words added, {diff.words_removed} removed"
-    if diff.sections:
-        text += "; sections: " + ", ".join(diff.sections[:8])
-    return text + "."
+    text = f"{found.words_added} words added, {found.words_removed} removed"
+    if found.sections:
+        text += "; sections: " + ", ".join(found.sections[:8])
+    text += "."
+    if found.excerpts:
+        text += " Main edits: " + "; ".join(str(e) for e in found.excerpts) + "."
+    return text
 
 
 def atom(title: str, self_path: str, versions: list[Version]) -> Response:
@@ -54,7 +56,7 @@ def atom(title: str, self_path: str, versions: list[Version]) -> Response:
     ET.SubElement(feed, "updated").text = updated.isoformat()
     author = ET.SubElement(feed, "author")
     ET.SubElement(author, "name").text = "Policy Archive"
-    deadline = time.monotonic() + SUMMARY_BUDGET
+    summaries = change_summaries(versions, budget=SUMMARY_BUDGET)
     for version in versions:
         link = absolute(queries.diff_url(version))
         entry = ET.SubElement(feed, "entry")
@@ -63,7 +65,7 @@ def atom(title: str, self_path: str, versions: list[Version]) -> Response:
         ET.SubElement(entry, "id").text = link
         ET.SubElement(entry, "link", rel="alternate", href=link)
         ET.SubElement(entry, "updated").text = version.date.isoformat()
-        ET.SubElement(entry, "summary").text = summary(version, deadline)
+        ET.SubElement(entry, "summary").text = summary_text(version, summaries[version.id])
     body = ET.tostring(feed, encoding="unicode", xml_declaration=True)
     return Response(body, mimetype="application/atom+xml")
 

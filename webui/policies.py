@@ -1,5 +1,6 @@
-"""Policy pages: the list of policies, and one policy's text (current, any version, or the
-version in force at a date) with its source, the status of its last check and its timeline."""
+"""Policy pages: the list of policies (filtered, sorted), a service's documents, and one
+policy's text (current, any version, or the version in force at a date) with its source, the
+status of its last check and its timeline."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from webui import queries
 from webui.context import (
     VERSION_ID,
     PolicyRef,
+    choice_arg,
     date_arg,
     policy_or_404,
+    text_arg,
     version_in,
     web_state,
 )
@@ -23,7 +26,29 @@ bp = Blueprint("policies", __name__)
 
 @bp.get("/policies")
 def index() -> str:
-    return render_template("policies.html", policies=queries.all_policies())
+    """Every policy; ``?q=`` keeps those whose service or type contains it, ``?sort=`` orders
+    them by name, last change or status."""
+    q = text_arg("q", max_chars=200)
+    sort = choice_arg("sort", queries.POLICY_SORTS)
+    rows = queries.sorted_policies(queries.filter_policies(queries.all_policies(), q), sort)
+    return render_template(
+        "policies.html", policies=rows, q=q, sort=sort, sorts=queries.POLICY_SORT_LABELS
+    )
+
+
+@bp.get("/services/<name:service>")
+def service(service: str) -> str:
+    """One service's documents, with their last change and the status of their last check."""
+    rows = queries.service_policies(service)
+    if not rows:
+        abort(404, description=f"There is no service {service!r} in this archive.")
+    return render_template(
+        "service.html",
+        service=service,
+        policies=rows,
+        recent=queries.recent_changes(service=service, per_page=10).changes,
+        kinds=queries.KIND_LABELS,
+    )
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import abort, url_for
@@ -82,6 +82,66 @@ def all_policies() -> list[PolicyRow]:
     state as it is now (the git side is cached per HEAD; state is read once per call)."""
     stored = web_state().per_head("stored_policies", _stored_policies)
     return status.with_state(stored, archive().state.all())
+
+
+POLICY_SORT_LABELS = {"name": "name", "change": "last change", "status": "status"}
+POLICY_SORTS = tuple(POLICY_SORT_LABELS)
+"""Orders of ``/policies`` (``?sort=``); the first is the default."""
+HEALTH_ORDER = {h: i for i, h in enumerate(status.HEALTH)}
+"""Status sort: failing first, then errors, held back, ok, never checked."""
+
+
+def filter_policies(rows: list[PolicyRow], q: str) -> list[PolicyRow]:
+    """The rows whose service or document type contains ``q`` (any case)."""
+    needle = q.casefold()
+    if not needle:
+        return rows
+    return [r for r in rows if needle in r.service.casefold() or needle in r.type.casefold()]
+
+
+def sorted_policies(rows: list[PolicyRow], sort: str) -> list[PolicyRow]:
+    """``rows`` by name (service, type), newest change first, or worst status first."""
+    by_name = sorted(rows, key=lambda r: (r.service.casefold(), r.type.casefold()))
+    if sort == "change":
+        never = datetime.min.replace(tzinfo=UTC)
+        return sorted(by_name, key=lambda r: r.current.date if r.current else never, reverse=True)
+    if sort == "status":
+        return sorted(by_name, key=lambda r: HEALTH_ORDER[r.health])
+    return by_name
+
+
+def service_policies(service: str) -> list[PolicyRow]:
+    """The documents of one service, by type."""
+    return [r for r in all_policies() if r.service == service]
+
+
+@dataclass(frozen=True)
+class ServiceMatch:
+    """A service whose name matches a search: its documents' count, for "Spotify — 3
+    documents"."""
+
+    service: str
+    documents: int
+
+
+MAX_SERVICE_MATCHES = 5
+
+
+def matching_services(q: str) -> list[ServiceMatch]:
+    """Services named like the query (any case): the exact name first, then names that start
+    with it (at most :data:`MAX_SERVICE_MATCHES`)."""
+    needle = q.strip().casefold()
+    if not needle:
+        return []
+    documents: dict[str, int] = {}
+    for row in all_policies():
+        documents[row.service] = documents.get(row.service, 0) + 1
+    exact = [s for s in documents if s.casefold() == needle]
+    prefix = sorted(
+        (s for s in documents if s.casefold() != needle and s.casefold().startswith(needle)),
+        key=str.casefold,
+    )
+    return [ServiceMatch(s, documents[s]) for s in (exact + prefix)[:MAX_SERVICE_MATCHES]]
 
 
 def counts(rows: list[PolicyRow] | None = None) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Search pages: full-text search with snippets and facets, and the clause timeline.
+"""Search pages: full-text search with snippets and facets (services named like the query
+first), and the clause timeline.
 
 ``run_search`` reads the request's parameters once for both the HTML page and ``/api/search``
 so the two always answer the same question.
@@ -14,13 +15,14 @@ from flask import Blueprint, render_template, request, url_for
 
 from archive import search as engine
 from store.index import SearchResults
+from webui import queries
 from webui.context import archive, date_arg, flag_arg, page_arg, text_arg, web_state
 
 bp = Blueprint("search", __name__)
 
 PER_PAGE = 10
-FACET_VALUES = 20
-"""Values shown per facet (the most frequent); the rest are counted as "more"."""
+FACET_VALUES = 8
+"""Values shown per facet (the most frequent); the rest are behind "and N more"."""
 FACETS = (("service", "Service"), ("type", "Document type"), ("lang", "Language"))
 
 
@@ -88,28 +90,41 @@ def run_when(phrase: str) -> list[dict[str, Any]]:
 
 
 @bp.get("/search")
-def search_page() -> str:
+def search_page() -> tuple[str, int]:
+    """Services named like the query first, then full-text hits; a query that cannot be read
+    is answered (400) on this page, with the form and the query kept."""
     params = SearchParams.from_request()
-    results = run_search(params).as_json() if params.q else None
+    results: dict[str, Any] | None = None
+    error: str | None = None
+    if params.q:
+        try:
+            results = run_search(params).as_json()
+        except engine.QueryError as exc:
+            error = str(exc)
     if results is not None:
         clean = web_state().renderer
         for hit in results["hits"]:
             hit["snippet_html"] = clean.snippet(hit.get("snippet") or "")
     active = {"service": params.service, "type": params.type, "lang": params.lang}
-    return render_template(
+    page = render_template(
         "search.html",
         params=params,
         results=results,
+        error=error,
+        services=queries.matching_services(params.q) if params.page == 1 else [],
         facets=FACETS,
         facet_values=top_facets(results["facets"]) if results else {},
         active_facets=active,
     )
+    return page, 400 if error else 200
 
 
-def top_facets(facets: dict[str, dict[str, int]]) -> dict[str, tuple[list[tuple[str, int]], int]]:
-    """Per facet: its most frequent values, and how many values are left out."""
+def top_facets(
+    facets: dict[str, dict[str, int]],
+) -> dict[str, tuple[list[tuple[str, int]], list[tuple[str, int]]]]:
+    """Per facet: its most frequent values, and the others (shown behind "and N more")."""
     out = {}
     for key, values in facets.items():
         ranked = sorted(values.items(), key=lambda item: (-item[1], item[0]))
-        out[key] = (ranked[:FACET_VALUES], max(0, len(ranked) - FACET_VALUES))
+        out[key] = (ranked[:FACET_VALUES], ranked[FACET_VALUES:])
     return out

@@ -92,19 +92,24 @@ def make_server(
 ) -> WebServer:
     """A waitress server for ``app`` bound to ``host``:``port`` (0 for any free port)."""
     sockets: dict[int, Any] = {}
-    server = create_server(
-        app,
-        map=sockets,
-        host=host,
-        port=port,
-        threads=threads,
-        connection_limit=connection_limit,
-        channel_timeout=CHANNEL_TIMEOUT,
-        cleanup_interval=CHANNEL_TIMEOUT,
-        max_request_header_size=MAX_HEADER_BYTES,
-        max_request_body_size=MAX_BODY_BYTES,
-        asyncore_use_poll=True,
-        ident="policy-archive",
-        clear_untrusted_proxy_headers=True,
-    )
+    try:
+        server = create_server(
+            app,
+            map=sockets,
+            host=host,
+            port=port,
+            threads=threads,
+            connection_limit=connection_limit,
+            channel_timeout=CHANNEL_TIMEOUT,
+            cleanup_interval=CHANNEL_TIMEOUT,
+            max_request_header_size=MAX_HEADER_BYTES,
+            max_request_body_size=MAX_BODY_BYTES,
+            asyncore_use_poll=True,
+            ident="policy-archive",
+            clear_untrusted_proxy_headers=True,
+        )
+    except OSError:  # a busy port: waitress leaves its trigger pipe open
+        for channel in list(sockets.values()):
+            channel.close()
+        raise
     return WebServer(server, sockets)

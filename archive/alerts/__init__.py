@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING
 
 from archive.alerts.delivery import DeliveryReport, deliver_pending
 from archive.alerts.errors import NotifyError
-from archive.alerts.listener import Notifier
+from archive.alerts.listener import Notifier, parse_saved_search
 from archive.alerts.outbox import Outbox
-from archive.alerts.saved_search import parse
 from archive.alerts.schema import ensure_schema
 from archive.alerts.subscriptions import Subscriptions
 from archive.alerts.worker import Worker
@@ -34,7 +33,7 @@ def attach(archive: Archive) -> None:
     try:
         for alert in archive.config.alerts:
             if alert.query:
-                parse(alert.query)
+                parse_saved_search(alert.query)
         Subscriptions(archive.state).sync_config(archive.config.alerts)
     except NotifyError as exc:
         raise ConfigError(f"{where}: {exc}") from None

@@ -24,10 +24,10 @@ from urllib.parse import urlencode, urlsplit
 from urllib3.util import make_headers
 
 from archive.alerts import content
-from archive.alerts.changes import render_text
 from archive.alerts.content import AlertContent
 from archive.alerts.errors import DeliveryError
 from archive.config import NotifySettings
+from archive.diff.summary import render_text
 from archive.errors import FetchError
 from archive.fetch.client import GuardedClient
 
@@ -60,8 +60,12 @@ def message_body(alert: AlertContent) -> str:
     f, lines = alert.facts, []
     if alert.event in content.VERSION_EVENTS and alert.summary is not None:
         s = alert.summary
-        lines.append(f"+{s.words_added} / -{s.words_removed} words, recorded {f['date'][:10]}")
-        lines += [f"> {render_text(p)}" for p in s.passages[:3]]
+        line = f"+{s.words_added} / -{s.words_removed} words, recorded {f['date'][:10]}"
+        if s.sections:
+            line += f"; sections: {', '.join(s.sections[:5])}"
+        lines.append(line)
+        lines += [f"- {excerpt}" for excerpt in s.excerpts]
+        lines += [f"> {render_text(p)}" for p in alert.passages[:3]]
     elif alert.event == content.POLICY_FAILING:
         lines.append(f"{f['failures']} failed checks in a row: {f['reason']}")
     elif alert.event == content.POLICY_FLAPPING:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from archive.alerts.changes import ChangeSummary, summarize
+from archive.diff import DiffCache, diff_versions
+from archive.diff.summary import ChangeSummary, Passage, passages, summary_of
 from store.paths import url_segment
 
 if TYPE_CHECKING:
@@ -71,6 +72,9 @@ class AlertContent:
     created: str
     links: dict[str, str] = field(default_factory=dict)
     summary: ChangeSummary | None = None
+    passages: tuple[Passage, ...] = ()
+    more_passages: int = 0
+    """Changed passages left out of ``passages`` (see the full diff)."""
 
     @property
     def service(self) -> str:
@@ -101,20 +105,25 @@ class AlertContent:
 
 
 class ContentBuilder:
-    """Builds :class:`AlertContent` from outbox facts; caches one diff per version pair."""
+    """Builds :class:`AlertContent` from outbox facts. The change summary is the diff
+    engine's (:func:`archive.diff.summary.summary_of`, persisted in state: the web and every
+    channel report the same counts and sections); diffs are cached per version pair."""
 
     def __init__(self, archive: Archive) -> None:
         self.archive = archive
         self.links = Links(archive.config.web.base_url)
-        self._summaries: dict[tuple[str, str, str | None, str], ChangeSummary] = {}
+        self.diffs = DiffCache(maxsize=32)
 
-    def summary(self, service: str, type_: str, old: str | None, new: str) -> ChangeSummary:
-        key = (service, type_, old, new)
-        if key not in self._summaries:
-            versions = self.archive.versions
-            old_text = versions.text(service, type_, old) if old else None
-            self._summaries[key] = summarize(old_text, versions.text(service, type_, new))
-        return self._summaries[key]
+    def summary(
+        self, service: str, type_: str, old: str | None, new: str
+    ) -> tuple[ChangeSummary, list[Passage], int]:
+        """The summary of a change and its passages (with the number left out)."""
+        versions = self.archive.versions
+        old_v = versions.version(service, type_, old) if old else None
+        new_v = versions.version(service, type_, new)
+        summary = summary_of(versions, old_v, new_v, diffs=self.diffs, state=self.archive.state)
+        shown, more = passages(diff_versions(versions, old_v, new_v, cache=self.diffs))
+        return summary, shown, more
 
     def build(self, alert_id: str, event: str, facts_json: str, created: str) -> AlertContent:
         facts = json.loads(facts_json)
@@ -138,5 +147,5 @@ class ContentBuilder:
             links["diff"] = self.links.diff(service, type_, old, new)
         if facts.get("source_url"):
             links["source"] = facts["source_url"]
-        summary = self.summary(service, type_, old, new)
-        return AlertContent(alert_id, event, facts, created, links, summary)
+        summary, shown, more = self.summary(service, type_, old, new)
+        return AlertContent(alert_id, event, facts, created, links, summary, tuple(shown), more)

@@ -19,10 +19,11 @@ from email.utils import formatdate, parseaddr
 from html import escape
 
 from archive.alerts import content
-from archive.alerts.changes import DELETE, INSERT, Segment, render_text
 from archive.alerts.content import AlertContent
 from archive.alerts.errors import HeaderInjectionError
 from archive.alerts.subscriptions import Subscription
+from archive.diff import DELETE, INSERT, Span
+from archive.diff.summary import render_text
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 INS_STYLE = "background:#d4f7d4;text-decoration:none"
@@ -91,6 +92,8 @@ def _facts(alert: AlertContent) -> list[tuple[str, str]]:
         if alert.summary is not None:
             rows.append(("Words added", str(alert.summary.words_added)))
             rows.append(("Words removed", str(alert.summary.words_removed)))
+            if alert.summary.sections and not alert.summary.first:
+                rows.append(("Sections", "; ".join(alert.summary.sections)))
     elif alert.event == content.POLICY_FAILING:
         rows.append(("Failed checks in a row", str(f["failures"])))
         rows.append(("Last error", str(f["reason"])))
@@ -169,12 +172,16 @@ def alert_text(alert: AlertContent) -> str:
     lines = [alert.title, "", _lead(alert), ""]
     lines += [f"{k + ':':<{width}}{v}" for k, v in _facts(alert)]
     s = alert.summary
-    if s is not None and s.passages:
+    if s is not None and s.excerpts:
+        lines += ["", "Main edits:", ""]
+        lines += [f"  {excerpt}" for excerpt in s.excerpts]
+    if alert.passages:
         lines += ["", "What changed ([-removed-] {+added+}):", ""]
-        for passage in s.passages:
+        for passage in alert.passages:
             lines += ["  " + render_text(passage), ""]
-        if s.more_passages:
-            lines += [f"  …and {s.more_passages} more changed passages (see the full diff).", ""]
+        if alert.more_passages:
+            more = alert.more_passages
+            lines += [f"  …and {more} more changed passages (see the full diff).", ""]
     if alert.event == content.POLICY_FLAPPING:
         removed, added = flap_lines(alert)
         lines += ["", "Lines that differ between the two texts (- removed, + added):", ""]
@@ -198,7 +205,7 @@ def _footer_text(sub: Subscription, unsubscribe_url: str) -> str:
 # ------------------------------------------------------------------ HTML
 
 
-def _passage_html(passage: Sequence[Segment]) -> str:
+def _passage_html(passage: Sequence[Span]) -> str:
     out = []
     for seg in passage:
         text = escape(" ".join(seg.text.split()))
@@ -222,14 +229,17 @@ def alert_html(alert: AlertContent) -> str:
         f"<table>{rows}</table>",
     ]
     s = alert.summary
-    if s is not None and s.passages:
+    if s is not None and s.excerpts:
+        items = "".join(f"<li>{escape(str(e))}</li>" for e in s.excerpts)
+        parts.append(f'<h3>Main edits</h3><ul class="excerpts">{items}</ul>')
+    if alert.passages:
         parts.append("<h3>What changed</h3>")
         parts += [
             f'<p style="border-left:3px solid #ccc;padding-left:.6em">{_passage_html(p)}</p>'
-            for p in s.passages
+            for p in alert.passages
         ]
-        if s.more_passages:
-            parts.append(f"<p>…and {s.more_passages} more changed passages.</p>")
+        if alert.more_passages:
+            parts.append(f"<p>…and {alert.more_passages} more changed passages.</p>")
     if alert.event == content.POLICY_FLAPPING:
         parts += _flap_html(alert)
     links = " · ".join(

@@ -14,6 +14,10 @@ less than :data:`FLAP_WINDOW` earlier, as an A/B test does (A→B→A→B) — i
 the first return on its alerts are held: the operator subscriptions are told once per flapping
 spell (``policy_flapping``, with the lines that differ), so an ``ignore`` pattern or a
 ``remove`` selector can be added (see docs/noise.md).
+
+A subscription with a query (a saved search) alerts when a policy starts or stops matching it,
+judged on the previous and the new text with the search box's meaning
+(:mod:`archive.search.matching`).
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ from typing import TYPE_CHECKING
 from archive.alerts import content
 from archive.alerts.errors import NotifyError
 from archive.alerts.outbox import NewAlert, Outbox
-from archive.alerts.saved_search import SavedQuery, matches, parse
 from archive.alerts.subscriptions import Subscription, Subscriptions
+from archive.search import QueryError, language_resolver, parse_query
+from archive.search.matching import PolicyText, index_language, matches
 from archive.tracking.events import Event, PolicyFailing, PolicyRecovered, VersionRecorded
 from store.errors import UnknownVersionError
 from store.git.versions import CHANGE, REEXTRACT, Version
+from store.index import And, Node, Or, Phrase, Prefix, Term
 
 if TYPE_CHECKING:
     from archive.app import Archive
@@ -49,6 +55,31 @@ FLAP_WINDOW = timedelta(days=1)
 POLICY_FLAPPING = content.POLICY_FLAPPING
 MAX_FLAP_LINES = 20  # lines of each side shown in a flapping notice
 MAX_LINE_CHARS = 300
+
+
+def parse_saved_search(query: str) -> Node:
+    """A saved search's query tree, read as the search box reads it (:mod:`archive.search`);
+    raises :class:`NotifyError` when it cannot be read or looks for no word (``-cookies``,
+    ``service:Acme``: a subscription without a query follows every change)."""
+    try:
+        tree = parse_query(query)
+    except QueryError as exc:
+        raise NotifyError(f"saved search {query!r}: {exc}") from None
+    if not _looks_for_words(tree):
+        raise NotifyError(
+            f"saved search {query!r} has no word to look for; use e.g. "
+            '"sell your personal information" (a subscription without a query follows '
+            "every change)"
+        )
+    return tree
+
+
+def _looks_for_words(node: Node) -> bool:
+    if isinstance(node, Term | Prefix | Phrase):
+        return True
+    if isinstance(node, And | Or):
+        return any(_looks_for_words(child) for child in node.children)
+    return False  # a filter, "*", or a NOT
 
 
 def version_facts(version: Version, previous: Version | None) -> dict[str, str | None]:
@@ -179,13 +210,14 @@ class Notifier:
 
     def _alerts(self, versions: Iterable[Version], live: str | None) -> Iterable[NewAlert]:
         subscriptions = self.subscriptions.active()
-        queries: dict[str, SavedQuery] = {}
+        queries: dict[str, Node] = {}
         for sub in subscriptions:
             if sub.query:
                 try:
-                    queries[sub.query] = parse(sub.query)
+                    queries[sub.query] = parse_saved_search(sub.query)
                 except NotifyError as exc:
                     log.warning("subscription #%d: %s", sub.id, exc)
+        language_of = language_resolver(self.archive)
         horizon = datetime.now(UTC) - CATCH_UP_HORIZON
         operators = [s for s in subscriptions if s.operator and not s.query]
         for version in versions:
@@ -219,13 +251,16 @@ class Notifier:
             if not covering:
                 continue
             facts = version_facts(version, previous)
+            judged: tuple[PolicyText | None, PolicyText | None] | None = None
             for sub in covering:
                 if not sub.query:
                     yield NewAlert(sub.id, content.VERSION_RECORDED, version.id, facts, sub.digest)
                     continue
                 if sub.query not in queries:
                     continue
-                event = self._search_change(queries[sub.query], version, previous, texts)
+                if judged is None:
+                    judged = self._judged_texts(history, index, texts, language_of)
+                event = search_change(queries[sub.query], *judged)
                 if event is not None:
                     yield NewAlert(
                         sub.id, event, version.id, facts | {"query": sub.query}, sub.digest
@@ -271,21 +306,36 @@ class Notifier:
             if sub.covers(version.service, version.type):
                 yield NewAlert(sub.id, POLICY_FLAPPING, version.id, facts, sub.digest)
 
-    def _search_change(
+    def _judged_texts(
         self,
-        query: SavedQuery,
-        version: Version,
-        previous: Version | None,
+        history: Sequence[Version],
+        index: int,
         texts: dict[str, str | None],
-    ) -> str | None:
-        """``search_matched`` / ``search_unmatched`` if the match changed with this version."""
-        for v in (version, previous):
-            if v is not None and v.id not in texts:
+        language_of: Callable[[str, str], str | None],
+    ) -> tuple[PolicyText | None, PolicyText | None]:
+        """The previous and the new text of ``history[index]`` (None: no such version, or its
+        file deleted), in the language the index analyses the policy in: the known one, else
+        the one guessed from its first version."""
+        version = history[index]
+        lang = index_language(
+            language_of(version.service, version.type), self._text(history[0], texts)
+        )
+
+        def judged(v: Version) -> PolicyText | None:
+            if v.id not in texts:
                 texts[v.id] = self.archive.versions.text(v.service, v.type, v.id)
-        before = matches(query, texts[previous.id]) if previous else False
-        after = matches(query, texts[version.id])
-        if after and not before:
-            return content.SEARCH_MATCHED
-        if before and not after:
-            return content.SEARCH_UNMATCHED
-        return None
+            text = texts[v.id]
+            return None if text is None else PolicyText(v.service, v.type, text, lang)
+
+        return (judged(history[index - 1]) if index else None), judged(version)
+
+
+def search_change(query: Node, before: PolicyText | None, after: PolicyText | None) -> str | None:
+    """``search_matched`` / ``search_unmatched`` if the match of a saved search changed from the
+    text ``before`` to the text ``after``."""
+    was, now = matches(query, before), matches(query, after)
+    if now and not was:
+        return content.SEARCH_MATCHED
+    if was and not now:
+        return content.SEARCH_UNMATCHED
+    return None

@@ -102,7 +102,11 @@ def payload(alert: AlertContent) -> dict[str, Any]:
         if facts.get("query"):
             data["query"] = facts["query"]
         if alert.summary is not None:
-            data["summary"] = alert.summary.as_json()
+            data["summary"] = {
+                **alert.summary.as_json(),  # the diff engine's: as the page and the API say
+                "passages": len(alert.passages) + alert.more_passages,
+                "first_record": alert.summary.first,
+            }
     else:
         data |= {k: v for k, v in facts.items() if k not in data}
     data["urls"] = dict(alert.links)

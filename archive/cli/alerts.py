@@ -9,8 +9,8 @@ import click
 
 from archive.alerts import content
 from archive.alerts.delivery import deliver_pending
+from archive.alerts.listener import parse_saved_search
 from archive.alerts.outbox import NewAlert, Outbox, OutboxRow
-from archive.alerts.saved_search import parse
 from archive.alerts.schema import ensure_schema
 from archive.alerts.subscriptions import CONFIG, UNSUBSCRIBED, Subscriptions
 from archive.cli import Context, main, pass_context
@@ -58,7 +58,7 @@ def subscribe(
         raise click.UsageError("give exactly one of --email, --webhook or --apprise")
     channel, target = chosen[0]
     if query:
-        parse(query)
+        parse_saved_search(query)
     with ctx.open() as archive:
         ensure_schema(archive.state)
         sub = Subscriptions(archive.state).add(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +19,9 @@ from archive.config import PolicyConfig, Source, parse_selectors
 from archive.dates import parse_when
 from archive.errors import ConfigError
 from archive.tracking.status import history_json, policy_rows
+
+if TYPE_CHECKING:
+    from archive.tracking.pipeline import TrackResult
 
 STATUS_LABELS = {
     "first_record": "first record",
@@ -108,19 +113,72 @@ def check(ctx: Context, service: str | None, type_: str | None, no_alerts: bool)
         )
 
 
+class RunPrinter:
+    """What ``run`` prints on stdout: one line per check as it ends, and what to do when every
+    first check of a new archive failed (a :class:`archive.tracking.runner.Reporter`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # checks end on several threads: whole lines only
+
+    def echo(self, line: str) -> None:
+        with self._lock:
+            click.echo(f"{datetime.now().strftime('%H:%M:%S')}  {line}")
+
+    def started(self, policies: int, url: str | None) -> None:
+        where = f"; web UI at {url}" if url else ""
+        if not policies:
+            self.echo(
+                f"No policies configured{where}. Add [[policy]] tables to the config, "
+                "or try `policy-archive demo`."
+            )
+            return
+        self.echo(f"Tracking {policies} policies{where} (Ctrl-C stops)")
+
+    def checked(self, result: TrackResult) -> None:
+        self.echo(f"{result.service} · {result.type}: {check_line(result)}")
+
+    def first_checks_failed(self, results: list[TrackResult]) -> None:
+        which = "The first check" if len(results) == 1 else f"All {len(results)} first checks"
+        self.echo(
+            f"{which} failed. Check that this machine can reach the "
+            "policies' sites (network, proxy, firewall); the reasons are above and in "
+            "`policy-archive list`. To see the archive work without the internet, run "
+            "`policy-archive demo`."
+        )
+
+
+def check_line(result: TrackResult) -> str:
+    """A check's result in a few words: recorded, unchanged, FAILED and why…"""
+    version = f" ({result.version.id[:10]})" if result.version else ""
+    if result.status == "first_record":
+        return f"recorded the first version{version}"
+    if result.status == "changed":
+        return f"recorded a change{version}"
+    if result.status == "failed":
+        return f"FAILED: {result.reason}"
+    label = STATUS_LABELS.get(result.status, result.status)
+    return f"{label}: {result.reason}" if result.reason else label
+
+
 @main.command()
 @click.option("--no-web", is_flag=True, help="Only track; do not serve the web UI.")
+@click.option("--host", default=None, help="Address of the web UI [default: config's web.host].")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=None, help="Port [default: web.port]."
+)
 @pass_context
-def run(ctx: Context, no_web: bool) -> None:
+def run(ctx: Context, no_web: bool, host: str | None, port: int | None) -> None:
     """Track every policy on schedule and serve the web UI until stopped (Ctrl-C).
 
-    Logs one INFO line per change and per failure (more with -v).
+    Prints one line per check as it ends; logs one INFO line per change and per failure
+    (more with -v). Links and feeds point at the served address unless [web] base_url is set.
     """
-    from archive.cli.web import web_server
+    from archive.cli.web import served_config, web_server
     from archive.tracking.runner import run_archive
 
     log_own_info()
-    run_archive(ctx.config, web=None if no_web else web_server(ctx.config))
+    config = served_config(ctx.config, host, port)
+    run_archive(config, web=None if no_web else web_server(config), reporter=RunPrinter())
 
 
 @main.command(name="list")

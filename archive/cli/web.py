@@ -6,8 +6,11 @@ The one place outside webui/ that builds the web server: ``run`` and ``demo`` pa
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import logging
 import shutil
+import socket
 import tempfile
 import threading
 from collections.abc import Callable
@@ -28,13 +31,45 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+BIND_ERRORS = {
+    errno.EADDRINUSE: "is in use (another `run` or `serve`?): stop that one or pick --port",
+    errno.EACCES: "needs privileges (ports below 1024): pick --port 1024 or above",
+    errno.EADDRNOTAVAIL: "is not an address of this machine: pick another --host",
+}
+"""Why a web server could not listen, and what to do, by errno."""
+
+
 def make_web_server(app: Flask, config: Config, host: str, port: int) -> WebServer:
-    """The web server for ``app`` with the config's threads and connection limit."""
+    """The web server for ``app`` with the config's threads and connection limit; an address
+    it cannot listen on is one line (a :class:`click.ClickException`), not a traceback."""
     from webui.server import make_server
 
-    return make_server(
-        app, host, port, threads=config.web.threads, connection_limit=config.web.connection_limit
-    )
+    try:
+        return make_server(
+            app,
+            host,
+            port,
+            threads=config.web.threads,
+            connection_limit=config.web.connection_limit,
+        )
+    except socket.gaierror as exc:
+        raise click.ClickException(
+            f"cannot serve on {host}: unknown host ({exc.strerror}); pick another --host"
+        ) from None
+    except OSError as exc:
+        why = BIND_ERRORS.get(exc.errno or 0)
+        if why is None:
+            raise
+        raise click.ClickException(f"cannot serve on {host}:{port}: the address {why}") from None
+
+
+def served_config(config: Config, host: str | None, port: int | None) -> Config:
+    """``config`` served at ``--host``/``--port`` (each defaults to ``[web]``'s); links follow
+    the served address unless ``[web] base_url`` names another."""
+    web = config.web
+    host = host or web.host
+    port = web.port if port is None else port
+    return dataclasses.replace(config, web=web.served_at(host, port))
 
 
 def web_server(config: Config) -> Callable[[Archive], WebServer]:
@@ -57,12 +92,10 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
     """Serve the read-only web UI (and JSON API) of the archive until stopped (Ctrl-C)."""
     from webui import close_app, create_app
 
-    config = ctx.config
-    host = host or config.web.host
-    port = config.web.port if port is None else port
+    config = served_config(ctx.config, host, port)
     app = create_app(config)
     try:
-        server = make_web_server(app, config, host, port)
+        server = make_web_server(app, config, config.web.host, config.web.port)
         click.echo(f"Serving {config.data_dir} at {server.url} (Ctrl-C stops)")
         try:
             server.run()

@@ -127,7 +127,9 @@ class WebSettings:
     host: str = _help("Address the web UI listens on.", "127.0.0.1")
     port: int = _help("Port the web UI listens on.", 8000)
     base_url: str = _help(
-        "Public URL of the web UI, used in emails, feeds and webhooks.", "http://127.0.0.1:8000"
+        "Public URL of the web UI, used in emails, feeds and webhooks. Empty: the address "
+        "being served (`http://<host>:<port>`, as given to `run`/`serve`).",
+        "",
     )
     secret_key: str = _help(
         "Secret used to sign tokens (unsubscribe links). Empty: read from "
@@ -146,6 +148,25 @@ class WebSettings:
         "2 is enough on 2 cores). At least 1.",
         2,
     )
+
+    def __post_init__(self) -> None:
+        if not self.base_url:  # the default: links point at the address being served
+            object.__setattr__(self, "base_url", served_url(self.host, self.port))
+
+    def served_at(self, host: str, port: int) -> WebSettings:
+        """These settings served at ``host``:``port`` (``run``/``serve --host/--port``).
+
+        A ``base_url`` that is the served address (the default) follows the new address; a
+        ``base_url`` naming another address (a proxy, a public name) is kept."""
+        derived = self.base_url.rstrip("/") == served_url(self.host, self.port)
+        base_url = "" if derived else self.base_url
+        return dataclasses.replace(self, host=host, port=port, base_url=base_url)
+
+
+def served_url(host: str, port: int) -> str:
+    """``http://host:port`` as a link (an IPv6 address in brackets)."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
 
 
 @dataclass(frozen=True)

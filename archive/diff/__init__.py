@@ -12,8 +12,10 @@ One time budget bounds each diff: diff-match-patch aligns words during its first
 whole-passage replacements and the diff says so (``coarse``): a request never runs unbounded.
 A diff between two commits never changes, so callers keep results in a :class:`DiffCache`.
 
-The result serves three readers: the HTML views (:meth:`TextDiff.layout`), the JSON API and
-email alerts (:meth:`TextDiff.as_json`, :meth:`TextDiff.hunks`, :meth:`TextDiff.summary`).
+Sections come from every heading style (:mod:`archive.diff.sections`). The result serves every
+reader: the HTML views (:meth:`TextDiff.layout`), the JSON API (:meth:`TextDiff.as_json`), and,
+through :mod:`archive.diff.summary`, the change lists, feeds, e-mails and webhooks: one engine,
+so they all report the same changes, word counts and sections.
 """
 
 from __future__ import annotations
@@ -24,12 +26,17 @@ import sys
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from diff_match_patch import diff_match_patch
 
+from archive.diff.sections import heading as heading  # re-exported: one-line titles
+from archive.diff.sections import in_force, unit_headings
 from store.cache import LRU
 from store.git.versions import Version, VersionStore
+
+if TYPE_CHECKING:
+    from archive.diff.summary import ChangeSummary
 
 EQUAL, INSERT, DELETE = "equal", "insert", "delete"
 DEFAULT_TIMEOUT = 0.3
@@ -42,11 +49,18 @@ DIFFLIB_MAX_CELLS = 4_000_000
 """Largest (old tokens × new tokens) run aligned with difflib; bigger ones are replaced whole."""
 DEFAULT_CONTEXT = 2
 """Unchanged units shown before and after each change."""
+MAX_EXCERPTS = 3
+"""Before → after excerpts in a summary: the most significant edits."""
+EXCERPT_WORDS = 12
+"""Longest side of an excerpt, in whitespace-separated pieces (longer ones end with …)."""
+EXCERPT_CONTEXT = 2
+"""Unchanged pieces shown on each side of an excerpt's edit (within its paragraph)."""
 UNIT_SEPARATOR = "\n\n"
 
 _TOKEN = re.compile(r"(\w+|[^\w\s]+)(\s*)")
 _WORD = re.compile(r"\w+")
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)(?:\s+#+)?\s*$")
+_PIECE_AFTER = re.compile(r"\S+\s*")
+_PIECE_BEFORE = re.compile(r"\s*\S+")
 _DMP_OPS = {0: EQUAL, 1: INSERT, -1: DELETE}
 _TOKEN_BASE = 0x10000  # encode tokens outside the BMP: no surrogates, no control characters
 _MAX_TOKENS = 0x10FFFF - _TOKEN_BASE
@@ -85,6 +99,8 @@ class Change:
     words_added: int
     words_removed: int
     coarse: bool = False
+    unit_sections: tuple[str | None, ...] = ()
+    """The section in force at each unit of the new side (of the old side for a deletion)."""
 
     @property
     def kind(self) -> str:
@@ -136,12 +152,34 @@ class Hunk:
 
 
 @dataclass(frozen=True)
+class Excerpt:
+    """One edit, shortly: ``section: "before" → "after"`` (a side is empty when nothing
+    stood there). ``weight`` is the words it changes, for ranking."""
+
+    section: str
+    before: str
+    after: str
+    weight: int = 0
+
+    def as_json(self) -> dict[str, str]:
+        return {"section": self.section, "before": self.before, "after": self.after}
+
+    def __str__(self) -> str:
+        where = f"{self.section}: " if self.section else ""
+        return f"{where}“{self.before}” → “{self.after}”"
+
+
+@dataclass(frozen=True)
 class TextDiff:
-    """The difference between two texts, as aligned unit runs with word-level changes."""
+    """The difference between two texts, as aligned unit runs with word-level changes.
+
+    ``first`` says the old text was empty (a first record: everything is inserted).
+    """
 
     segments: tuple[Segment, ...]
     coarse: bool
     elapsed: float
+    first: bool = False
 
     @property
     def changes(self) -> tuple[Change, ...]:
@@ -160,12 +198,22 @@ class TextDiff:
         """Markdown headings of the sections touched, in document order, without repeats."""
         return _unique(h for c in self.changes for h in c.sections)
 
+    def excerpts(self, limit: int = MAX_EXCERPTS) -> tuple[Excerpt, ...]:
+        """The ``limit`` edits that change the most words, in document order (none for a
+        first record: everything is new)."""
+        if self.first:
+            return ()
+        found = [e for c in self.changes for e in _excerpts(c)]
+        ranked = sorted(range(len(found)), key=lambda k: -found[k].weight)[:limit]
+        return tuple(found[k] for k in sorted(ranked))
+
     def summary(self) -> dict[str, Any]:
         return {
             "changes": len(self.changes),
             "words_added": self.words_added,
             "words_removed": self.words_removed,
             "sections": list(self.sections),
+            "excerpts": [e.as_json() for e in self.excerpts()],
             "coarse": self.coarse,
         }
 
@@ -254,6 +302,17 @@ def units(text: str) -> list[str]:
     return [line.rstrip() for line in text.splitlines() if line.strip()]
 
 
+def units_and_titles(text: str) -> tuple[list[str], list[str | None]]:
+    """:func:`units`, and for each the title of the heading it is part of (else None).
+
+    Headings are found on the text's own lines, blank lines included (a setext underline
+    only underlines the line right above it)."""
+    lines = text.splitlines()
+    titles = unit_headings(lines)
+    kept = [k for k, line in enumerate(lines) if line.strip()]
+    return [lines[k].rstrip() for k in kept], [titles[k] for k in kept]
+
+
 def diff_texts(old: str, new: str, *, timeout: float = DEFAULT_TIMEOUT) -> TextDiff:
     """Diff two Markdown texts: units aligned first, then words inside changed runs.
 
@@ -262,8 +321,8 @@ def diff_texts(old: str, new: str, *, timeout: float = DEFAULT_TIMEOUT) -> TextD
     and once the budget is spent the remaining runs are whole replacements (``coarse``).
     """
     budget = _Budget(timeout)
-    a, b = units(old), units(new)
-    heads_a, heads_b = _headings_in_force(a), _headings_in_force(b)
+    (a, titles_a), (b, titles_b) = units_and_titles(old), units_and_titles(new)
+    heads_a, heads_b = in_force(titles_a), in_force(titles_b)
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     segments: list[Segment] = []
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -278,14 +337,15 @@ def diff_texts(old: str, new: str, *, timeout: float = DEFAULT_TIMEOUT) -> TextD
                 new_start=j1,
                 new_end=j2,
                 spans=tuple(spans),
-                sections=_sections(a, b, heads_a, heads_b, i1, i2, j1, j2),
+                sections=_sections(titles_a, titles_b, heads_a, heads_b, i1, i2, j1, j2),
                 words_added=_count_words(spans, INSERT),
                 words_removed=_count_words(spans, DELETE),
                 coarse=rough,
+                unit_sections=tuple(heads_b[j1:j2] if j2 > j1 else heads_a[i1:i2]),
             )
         )
     coarse = any(isinstance(s, Change) and s.coarse for s in segments)
-    return TextDiff(tuple(segments), coarse, time.monotonic() - budget.started)
+    return TextDiff(tuple(segments), coarse, time.monotonic() - budget.started, first=not a)
 
 
 class _Budget:
@@ -441,24 +501,9 @@ def _count_words(spans: list[Span], op: str) -> int:
     return sum(len(_WORD.findall(s.text)) for s in spans if s.op == op)
 
 
-def heading(line: str) -> str | None:
-    """The title of a Markdown ATX heading line (``## Data retention``), else None."""
-    match = _HEADING.match(line)
-    return match.group(1).strip() or None if match else None
-
-
-def _headings_in_force(lines: list[str]) -> list[str | None]:
-    current: str | None = None
-    out = []
-    for line in lines:
-        current = heading(line) or current
-        out.append(current)
-    return out
-
-
 def _sections(
-    a: list[str],
-    b: list[str],
+    titles_a: list[str | None],
+    titles_b: list[str | None],
     heads_a: list[str | None],
     heads_b: list[str | None],
     i1: int,
@@ -473,8 +518,57 @@ def _sections(
         where = heads_b[j1 - 1]
     else:
         where = heads_a[i1] if i2 > i1 else None
-    touched = [heading(line) for line in (*a[i1:i2], *b[j1:j2])]
+    touched = (*titles_a[i1:i2], *titles_b[j1:j2])
     return _unique(h for h in (where, *touched) if h)
+
+
+def _excerpts(change: Change) -> list[Excerpt]:
+    """Each edit of a change (a run of deleted and inserted spans) as a short excerpt, with a
+    few unchanged words of its paragraph around it; edits of white space or punctuation only
+    are left out."""
+    out: list[Excerpt] = []
+    spans = change.spans
+    new_units = old_units = 0  # unit separators seen on each side: where the edit stands
+    k = 0
+    while k < len(spans):
+        span = spans[k]
+        if span.op == EQUAL:
+            new_units += span.text.count(UNIT_SEPARATOR)
+            old_units += span.text.count(UNIT_SEPARATOR)
+            k += 1
+            continue
+        end = k
+        while end < len(spans) and spans[end].op != EQUAL:
+            end += 1
+        before = "".join(s.text for s in spans[k:end] if s.op == DELETE)
+        after = "".join(s.text for s in spans[k:end] if s.op == INSERT)
+        weight = len(_WORD.findall(before)) + len(_WORD.findall(after))
+        if weight:
+            unit = old_units if change.kind == DELETE else new_units
+            where = change.unit_sections[min(unit, len(change.unit_sections) - 1)] or ""
+            lead = spans[k - 1].text.rsplit("\n", 1)[-1] if k else ""
+            trail = spans[end].text.split("\n", 1)[0] if end < len(spans) else ""
+            lead = "".join(_PIECE_AFTER.findall(lead)[-EXCERPT_CONTEXT:])
+            trail = "".join(_PIECE_BEFORE.findall(trail)[:EXCERPT_CONTEXT])
+            out.append(
+                Excerpt(
+                    where if change.unit_sections else "",
+                    _short(lead + before + trail) if before else "",
+                    _short(lead + after + trail) if after else "",
+                    weight,
+                )
+            )
+        new_units += after.count(UNIT_SEPARATOR)
+        old_units += before.count(UNIT_SEPARATOR)
+        k = end
+    return out
+
+
+def _short(text: str) -> str:
+    pieces = text.split()
+    if len(pieces) > EXCERPT_WORDS:
+        return " ".join(pieces[: EXCERPT_WORDS - 1]) + " …"
+    return " ".join(pieces)
 
 
 def _unique(items: Any) -> tuple[str, ...]:
@@ -486,6 +580,8 @@ def _unique(items: Any) -> tuple[str, ...]:
 
 DIFF_BYTES = 64_000_000
 """Computed diffs kept in memory (a diff holds about both texts; the largest are ~2 MB)."""
+SUMMARIES = 100_000
+"""Change summaries kept in memory (a few hundred bytes each), beside the diffs."""
 
 
 def diff_size(diff: TextDiff) -> int:
@@ -503,10 +599,17 @@ def diff_size(diff: TextDiff) -> int:
 class DiffCache(LRU[Hashable, TextDiff]):
     """The LRU of computed diffs, keyed by anything that names two fixed texts and bounded by
     the bytes the diffs hold. Key diffs by version ids: a diff between two commits never
-    changes."""
+    changes.
 
-    def __init__(self, maxsize: int = 256, max_bytes: int | None = DIFF_BYTES) -> None:
+    ``summaries`` keeps the change summaries (:mod:`archive.diff.summary`) of the same
+    diffs, far smaller and kept far longer, keyed like the diffs.
+    """
+
+    def __init__(
+        self, maxsize: int = 256, max_bytes: int | None = DIFF_BYTES, summaries: int = SUMMARIES
+    ) -> None:
         super().__init__(maxsize, max_bytes, size=diff_size)
+        self.summaries: LRU[Hashable, ChangeSummary] = LRU(maxsize=summaries)
 
 
 def diff_versions(

@@ -6,7 +6,6 @@ to git. Everything above sees commit SHAs as opaque version ids.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import hashlib
 import logging
@@ -16,7 +15,7 @@ import shutil
 import subprocess
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ import git
 
 from store.errors import StoreError
 from store.git import integrity
+from store.git.trees import Tree
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class GitRepo:
         if create:
             self._configure()
         self._lock = threading.RLock()  # GitPython's cat-file processes are not thread-safe
-        self._tree: _Tree | None = None  # HEAD's tree, loaded for the first write
+        self._tree: Tree | None = None  # HEAD's tree, loaded for the first write
         self._written = 0  # loose objects written by this process since the last pack
         self._written_bytes = 0  # and their size
 
@@ -311,11 +311,11 @@ class GitRepo:
             self._tree = None
             return self.recover_path(self.path)
 
-    def _loaded_tree(self) -> _Tree:
+    def _loaded_tree(self) -> Tree:
         """HEAD's tree in memory (loaded once; reloaded if HEAD moved under us)."""
         head = self.head()
         if self._tree is None or self._tree.head != head:
-            self._tree = _Tree.load(self, head)
+            self._tree = Tree.load(self, head)
         return self._tree
 
     def blob_at_head(self, path: str) -> str | None:
@@ -532,129 +532,6 @@ class GitRepo:
 def _git_error(exc: git.GitCommandError) -> str:
     text = " ".join(str(exc.stderr or exc.stdout or exc).split())
     return text.removeprefix("stderr: ").strip("'") or f"exit code {exc.status}"
-
-
-class _Tree:
-    """HEAD's tree held in memory by the writer: folder → {name: (mode, id)}.
-
-    Each folder keeps its entries sorted the way git sorts them (a folder's name compares as
-    if it ended in "/"), with each entry's serialised bytes, so writing the tree of a folder
-    of 10,000 services is one ``join``, not a sort.
-    """
-
-    def __init__(self, head: str | None, root: str | None) -> None:
-        self.head = head
-        self.parent_root = root
-        self.dirs: dict[str, dict[str, tuple[bytes, str]]] = {"": {}}
-        self.sorted: dict[str, list[bytes]] = {"": []}  # sort keys, in git's order
-        self.raw: dict[str, list[bytes]] = {"": []}  # serialised entries, same order
-        self.ids: dict[str, str] = {}
-
-    @classmethod
-    def load(cls, repo: GitRepo, head: str | None) -> _Tree:
-        if head is None:
-            return cls(None, None)
-        out = repo.repo.git.ls_tree("-r", "-t", "-z", "--full-tree", head, stdout_as_string=False)
-        root = repo.repo.git.rev_parse(f"{head}^{{tree}}").strip()
-        tree = cls(head, root)
-        tree.ids[""] = root
-        for record in out.split(b"\0"):
-            if not record:
-                continue
-            meta, _, raw_path = record.partition(b"\t")
-            mode, kind, sha = meta.split(b" ")
-            path = raw_path.decode("utf-8", "surrogateescape")
-            folder, _, name = path.rpartition("/")
-            tree._set(folder, name, mode, sha.decode("ascii"))
-            if kind == b"tree":
-                tree.ids[path] = sha.decode("ascii")
-                tree._ensure(path)
-        return tree
-
-    def _ensure(self, folder: str) -> None:
-        if folder not in self.dirs:
-            self.dirs[folder], self.sorted[folder], self.raw[folder] = {}, [], []
-
-    @staticmethod
-    def _key(name: str, mode: bytes) -> bytes:
-        return name.encode("utf-8", "surrogateescape") + (b"/" if mode == b"40000" else b"")
-
-    def _set(self, folder: str, name: str, mode: bytes, sha: str) -> None:
-        mode = b"40000" if mode == b"040000" else mode
-        self._ensure(folder)
-        key = self._key(name, mode)
-        entry = mode + b" " + name.encode("utf-8", "surrogateescape") + b"\0" + bytes.fromhex(sha)
-        keys = self.sorted[folder]
-        position = bisect.bisect_left(keys, key)
-        if name in self.dirs[folder]:
-            self.raw[folder][position] = entry
-        else:
-            keys.insert(position, key)
-            self.raw[folder].insert(position, entry)
-        self.dirs[folder][name] = (mode, sha)
-
-    def _delete(self, folder: str, name: str) -> None:
-        entry = self.dirs.get(folder, {}).pop(name, None)
-        if entry is None:
-            return
-        position = bisect.bisect_left(self.sorted[folder], self._key(name, entry[0]))
-        del self.sorted[folder][position]
-        del self.raw[folder][position]
-
-    def blob(self, path: str) -> str | None:
-        folder, _, name = path.rpartition("/")
-        entry = self.dirs.get(folder, {}).get(name)
-        return entry[1] if entry and entry[0] != b"40000" else None
-
-    def files(self, folder: str) -> dict[str, str]:
-        return {n: e[1] for n, e in self.dirs.get(folder, {}).items() if e[0] != b"40000"}
-
-    def apply(
-        self,
-        blobs: Mapping[str, str],
-        remove: Iterable[str],
-        write: Callable[[bytes, bytes], str],
-    ) -> str:
-        """Put ``blobs`` (path → blob id) in place, drop ``remove``; write the changed trees.
-        Returns the new root tree id."""
-        dirty: set[str] = set()
-        for path, sha in blobs.items():
-            folder, _, name = path.rpartition("/")
-            if self.blob(path) == sha:
-                continue
-            self._set(folder, name, b"100644", sha)
-            dirty.add(folder)
-        for path in remove:
-            folder, _, name = path.rpartition("/")
-            if name in self.dirs.get(folder, {}):
-                self._delete(folder, name)
-                dirty.add(folder)
-        if not dirty and "" in self.ids:
-            return self.ids[""]
-        for folder in sorted(self._with_parents(dirty), key=lambda f: -f.count("/") - (f != "")):
-            parent, _, name = folder.rpartition("/")
-            if folder and not self.dirs[folder]:
-                self._delete(parent, name)
-                del self.ids[folder]
-                continue
-            body = b"".join(self.raw[folder])
-            sha = write(b"tree", body)
-            self.ids[folder] = sha
-            if folder:
-                self._set(parent, name, b"40000", sha)
-        return self.ids[""]
-
-    @staticmethod
-    def _with_parents(folders: Iterable[str]) -> set[str]:
-        out = {""}
-        for folder in folders:
-            while folder:
-                out.add(folder)
-                folder = folder.rpartition("/")[0]
-        return out
-
-    def commit(self, head: str, root: str) -> None:
-        self.head, self.parent_root = head, root
 
 
 def now_utc() -> datetime:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.config import Config
 from archive.search import search
@@ -42,7 +43,7 @@ def write_config(config: Config) -> Path:
 def seeded(make_config: Callable[..., Config]) -> tuple[Config, Path]:
     """An archive of the seed policies with an up-to-date index, and its config file."""
     config = make_config()
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         for name, (service, type_, _lang) in SEED_POLICIES.items():
             archive.versions.record(NewVersion(service, type_, seed_text(name), T0, FIRST_RECORD))
         archive.sync_index()
@@ -71,7 +72,7 @@ def test_a_missing_index_answers_with_a_warning_and_the_next_writer_builds_it(se
     text = run_cli(path, "search", "privacy")
     assert text.returncode == 0 and "no search index" in one_line(text.stderr)
     assert not config.index_dir.exists()  # a reader never writes
-    with Archive.open(config, writer=True):  # the next writer open builds it
+    with Archive.open(config, writer=True, listeners=LISTENERS):  # the next writer open builds it
         pass
     data = json.loads(run_cli(path, "search", "privacy", "--json").stdout)
     assert data["stale"] is False and data["total"] >= 3
@@ -98,7 +99,7 @@ def test_an_index_behind_git_is_stale_in_the_cli_the_api_and_the_page(seeded) ->
         api = client.get("/api/search?q=privacy").get_json()
         assert set(api) >= JSON_KEYS and api["stale"] is True and api["total"] >= 3
         assert 'class="notice stale"' in client.get("/search?q=privacy").text
-        with Archive.open(config, writer=True):  # catches the index up
+        with Archive.open(config, writer=True, listeners=LISTENERS):  # catches the index up
             pass
         assert client.get("/api/search?q=zebras").get_json()["stale"] is False
         page = client.get("/search?q=zebras").text
@@ -144,7 +145,9 @@ def test_a_truncated_segment_is_one_clear_line_and_reindex_repairs_it(seeded) ->
 def test_the_next_writer_rebuilds_a_damaged_index(seeded, caplog) -> None:
     config, path = seeded
     truncate_largest_segment(config.index_dir)
-    with Archive.open(config, writer=True):  # e.g. the next `check`: it is not stopped
+    with Archive.open(
+        config, writer=True, listeners=LISTENERS
+    ):  # e.g. the next `check`: it is not stopped
         pass
     assert "rebuilding it from git" in caplog.text
     data = json.loads(run_cli(path, "search", "privacy", "--json").stdout)
@@ -239,7 +242,7 @@ def alive(pid: int, started: str) -> bool:
 def test_a_killed_reindex_leaves_no_worker_behind(make_config: Callable[..., Config]) -> None:
     config = make_config()
     paragraphs = [seed_text(name) for name in SEED_POLICIES]
-    with Archive.open(config, writer=True, create=True) as archive:
+    with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         archive.versions.bulk_import(
             NewVersion(
                 f"Service {n % 60:02d}",
