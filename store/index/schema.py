@@ -32,7 +32,7 @@ from whoosh.reading import IndexReader
 
 from store.index.analysis import ANALYSED, PolicyAnalyzer
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 SECTION, BAG, VERSION, POLICY, META = 1, 2, 3, 4, 5
 CURRENT, PAST, WORDS = "cur", "old", "bag"
 TIERS = (CURRENT, PAST)
