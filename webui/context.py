@@ -19,11 +19,11 @@ from archive.app import Archive
 from archive.config import Config, PolicyConfig
 from archive.dates import DateError, parse_when
 from archive.diff import DiffCache
+from archive.tracking.status import PolicyRow
 from store.cache import LRU
 from store.errors import UnsafeNameError
 from store.git.versions import Version
 from store.paths import safe_component
-from store.state import PolicyState
 from webui.render import Renderer
 
 EXTENSION = "policy_archive"
@@ -109,34 +109,8 @@ def archive() -> Archive:
 # --------------------------------------------------------------------------- policies
 
 
-@dataclass(frozen=True)
-class PolicyRef:
-    """A policy named in a URL: its stored names, history, configuration and state."""
-
-    service: str
-    type: str
-    history: list[Version]
-    config: PolicyConfig | None
-    state: PolicyState
-    imported_language: str | None = None
-
-    @property
-    def current(self) -> Version | None:
-        return self.history[-1] if self.history else None
-
-    @property
-    def language(self) -> str | None:
-        configured = self.config.language if self.config else None
-        return configured or self.imported_language
-
-    @property
-    def urls(self) -> tuple[str, ...]:
-        if self.config:
-            return self.config.urls
-        current = self.current
-        url = current.url if current else None
-        # only web addresses become links: an imported trailer could say javascript:...
-        return (url,) if url and url.lower().startswith(("http://", "https://")) else ()
+PolicyRef = PolicyRow
+"""A policy named in a URL: the read model's row (archive/tracking/status.py), one home."""
 
 
 def configured_policy(config: Config, service: str, type_: str) -> PolicyConfig | None:
