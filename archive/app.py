@@ -155,7 +155,11 @@ class Archive:
     def index(self) -> SearchIndex:
         from store.index import open_index
 
-        idx = open_index(self.config.index_dir, readers=self.config.web.search_readers)
+        idx = open_index(
+            self.config.index_dir,
+            readers=self.config.web.search_readers,
+            engine=self.config.search.engine,
+        )
         self._closers.append(idx.close)
         return idx
 

@@ -18,6 +18,8 @@ class FetchError(ArchiveError):
 
     ``transient`` says whether trying again later may succeed (timeouts, 5xx, connection
     refused) or whether a person has to act (404, a blocked address, a body over the size cap).
+    ``body`` and ``content_type``: the start of what the server answered when it is worth
+    showing the operator (an HTTP error page), else None and "".
     """
 
     def __init__(
@@ -28,6 +30,8 @@ class FetchError(ArchiveError):
         self.transient = transient
         self.url = url
         self.status = status
+        self.body: bytes | None = None
+        self.content_type = ""
 
 
 class ExtractError(ArchiveError):

@@ -3,7 +3,12 @@
 A: a 10,000-word policy with 20 scattered word edits. B: a 50,000-word policy with a large
 rewrite (60 % of paragraphs touched, 30 % of their words replaced, some paragraphs dropped or
 added). Prints the time of ``diff_texts`` and of GET /policies/…/diff through the Flask app
-(first request: computed; second: from the cache).
+(first request: computed; second: from the cache), in each view (rendered, inline, side).
+
+C: the rendered diff page (the default view) of two versions of a 10,000-word policy written
+in Markdown (setext and ATX headings, lists, links, emphasis, a table) with 20 scattered word
+edits: server time through the Flask test client with the DiffCache cleared before each of
+``--runs`` requests (p50 and max; target ≤ 50 ms).
 
 ``--corpus FILE`` (the OTA ``policy_histories.jsonl``): imports it (as ``policy-archive import``
 does) and times the change summaries of every version (diffs + state.sqlite writes), then
@@ -32,6 +37,7 @@ from archive.diff.summary import summary_of
 from archive.tracking.importer import import_histories
 from store.git.versions import CHANGE, FIRST_RECORD, NewVersion
 from webui import create_app
+from webui.diff import VIEWS
 
 WORDS = tuple(
     [
@@ -125,6 +131,61 @@ def rewrite(rng: random.Random, paragraphs: list[str]) -> list[str]:
     return out
 
 
+def markdown_document(rng: random.Random, words: int) -> list[str]:
+    """A policy as extractors write it: headings of both styles, lists, links, a table."""
+    out: list[str] = ["Privacy Policy\n=============="]
+    for k, p in enumerate(document(rng, words)):
+        pieces = p.split(" ")
+        if p.startswith("## "):
+            out.append(f"{p[3:]}\n{'-' * (len(p) - 3)}" if k % 16 == 0 else p)
+        elif k % 5 == 1:
+            step = max(len(pieces) // 4, 1)
+            items = (" ".join(pieces[n : n + step]) for n in range(0, len(pieces), step))
+            out.append("\n".join(f"* {item}" for item in items))
+        elif k % 7 == 2 and len(pieces) > 8:
+            pieces[3] = f"[{pieces[3]}](https://example.com/{k})"
+            pieces[6] = f"**{pieces[6]}**"
+            out.append(" ".join(pieces))
+        else:
+            out.append(p)
+        if k == 40:
+            rows = (f"| {rng.choice(WORDS)} | {n} days | {rng.choice(WORDS)} |" for n in range(12))
+            out.append("| Data | Kept | Why |\n|---|---|---|\n" + "\n".join(rows))
+    return out
+
+
+def rendered_page(runs: int) -> None:
+    rng = random.Random(3)
+    paragraphs = markdown_document(rng, 10_000)
+    old, new = "\n\n".join(paragraphs), "\n\n".join(scattered_edits(rng, paragraphs, 20))
+    with tempfile.TemporaryDirectory() as tmp:
+        config = config_from_mapping({"data_dir": str(Path(tmp) / "data")})
+        with Archive(config, create=True) as archive:
+            day = datetime(2024, 1, 1, tzinfo=UTC)
+            archive.versions.record(NewVersion("Bench", "Policy", old, day, FIRST_RECORD))
+            archive.versions.record(
+                NewVersion("Bench", "Policy", new, day + timedelta(days=1), CHANGE)
+            )
+            app = create_app(config, archive=archive)
+            client = app.test_client()
+            client.get("/policies/Bench/Policy/diff").close()  # templates, git readers
+            times = []
+            for _ in range(runs):
+                app.extensions["policy_archive"].diffs = DiffCache()
+                started = time.perf_counter()
+                response = client.get("/policies/Bench/Policy/diff")
+                times.append(time.perf_counter() - started)
+                assert response.status_code == 200, response.status_code
+                assert "diff-rendered" in response.text
+            diff = diff_texts(old, new)
+            print(
+                f"C 10k words Markdown, 20 edits, rendered diff page uncached ({runs} runs): "
+                f"p50 {statistics.median(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms "
+                f"({len(response.data) / 1024:.0f} KiB; {diff.wording_changes} wording, "
+                f"{diff.formatting_changes} formatting-only; words {len(old.split())})"
+            )
+
+
 def cases() -> dict[str, tuple[str, str]]:
     rng = random.Random(1)
     a = document(rng, 10_000)
@@ -187,9 +248,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--corpus", type=Path, help="policy_histories.jsonl: summaries bench")
+    parser.add_argument("--runs", type=int, default=20, help="requests of case C")
+    parser.add_argument("--only-rendered", action="store_true", help="case C alone")
     args = parser.parse_args()
     if args.corpus:
         corpus(args.corpus, args.repeat)
+        return
+    rendered_page(args.runs)
+    if args.only_rendered:
         return
     for name, (old, new) in cases().items():
         times, coarse = [], False
@@ -216,9 +282,9 @@ def main() -> None:
                 record(NewVersion("Warm", "Up", "One three.", day + timedelta(days=1), CHANGE))
                 app = create_app(config, archive=archive)
                 client = app.test_client()
-                for view in ("inline", "side"):  # compile templates, open git readers
+                for view in VIEWS:  # compile templates, open git readers
                     client.get(f"/policies/Warm/Up/diff?view={view}").close()
-                for view in ("inline", "side"):
+                for view in VIEWS:
                     for _ in range(args.repeat):
                         app.extensions["policy_archive"].diffs = DiffCache()
                         timings = []

@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS policy_state (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
+ADDED_COLUMNS = {"failing_since": "TEXT"}
+"""``policy_state`` columns newer than its first release, added to an older table on open
+(``failing_since``: when the current run of failed checks began)."""
 
 
 class StateError(StoreError):
@@ -154,6 +157,7 @@ class PolicyState:
     last_error_transient: bool | None = None
     suspect_hash: str | None = None
     suspect_since: datetime | None = None
+    failing_since: datetime | None = None
 
     @property
     def failing(self) -> bool:
@@ -188,9 +192,18 @@ class State:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA busy_timeout=30000")
                 self._db.executescript(SCHEMA)
+                self._add_columns()
         except BaseException:
             self._db.close()
             raise
+
+    def _add_columns(self) -> None:
+        """Add :data:`ADDED_COLUMNS` missing from an older ``policy_state`` table."""
+        have = {r["name"] for r in self._db.execute("PRAGMA table_info(policy_state)")}
+        for name, decl in ADDED_COLUMNS.items():
+            if name not in have:
+                with suppress(sqlite3.OperationalError):  # another process just added it
+                    self._db.execute(f"ALTER TABLE policy_state ADD COLUMN {name} {decl}")
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
@@ -271,6 +284,7 @@ class State:
             else bool(row["last_error_transient"]),
             suspect_hash=row["suspect_hash"],
             suspect_since=_dt(row["suspect_since"]),
+            failing_since=_dt(row["failing_since"]),
         )
 
     def get(self, service: str, type_: str) -> PolicyState:
@@ -291,15 +305,16 @@ class State:
             db.execute(
                 """INSERT INTO policy_state (service, type, last_check, last_success,
                        last_change, validators, body_hash, text_hash, failures, last_error,
-                       last_error_transient, suspect_hash, suspect_since)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+                       last_error_transient, suspect_hash, suspect_since, failing_since)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                    ON CONFLICT(service, type) DO UPDATE SET
                        last_check=excluded.last_check, last_success=excluded.last_success,
                        last_change=excluded.last_change, validators=excluded.validators,
                        body_hash=excluded.body_hash, text_hash=excluded.text_hash,
                        failures=excluded.failures, last_error=excluded.last_error,
                        last_error_transient=excluded.last_error_transient,
-                       suspect_hash=excluded.suspect_hash, suspect_since=excluded.suspect_since
+                       suspect_hash=excluded.suspect_hash, suspect_since=excluded.suspect_since,
+                       failing_since=excluded.failing_since
                 """,
                 (
                     st.service,
@@ -315,5 +330,6 @@ class State:
                     None if st.last_error_transient is None else int(st.last_error_transient),
                     st.suspect_hash,
                     _iso(st.suspect_since),
+                    _iso(st.failing_since),
                 ),
             )

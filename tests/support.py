@@ -1,17 +1,23 @@
-"""Helpers the test modules share: recording versions as the pipeline does, and the CLI.
+"""Helpers the test modules share: recording versions as the pipeline does, the CLI, a
+served app and the documents and config tables several modules use.
 
 Plain functions and classes (the fixtures are in ``conftest.py``): each writes real commits
-into a real archive, or runs the real ``policy-archive`` command through click's CliRunner.
+into a real archive, runs the real ``policy-archive`` command through click's CliRunner, or
+serves the real app on 127.0.0.1 with the production server.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from click.testing import CliRunner, Result
+from flask import Flask
 
 from archive.app import Archive
 from archive.cli import main
@@ -20,9 +26,30 @@ from archive.tracking.events import VersionRecorded
 from store.git.repository import now_utc
 from store.git.snapshots import Page
 from store.git.versions import CHANGE, FIRST_RECORD, REEXTRACT, NewVersion, Version
+from webui import close_app
+from webui.server import WebServer, make_server
+
+if TYPE_CHECKING:
+    from tests.smtp_server import SmtpServer
 
 SERVICE, TYPE = "WorkOptima", "Privacy Policy"
 URL = "https://workoptima.example/privacy"
+SETEXT_POLICY = """Privacy Policy
+==============
+
+Welcome to our privacy policy. It explains what we collect and why.
+
+1\\. Contact
+-----------
+
+Write to privacy@workoptima.com with any question about your data.
+
+2\\. Data retention
+-------------------
+
+We keep account data for as long as your account is open.
+"""
+"""A short policy in the Markdown the extractor writes (setext headings, escaped numbers)."""
 
 
 def record_version(
@@ -109,3 +136,27 @@ class Cli:
     def config(self) -> Config:
         """The configuration the commands read."""
         return load_config(self.path)
+
+
+@contextmanager
+def serving(app: Flask, threads: int = 4, **options: Any) -> Iterator[WebServer]:
+    """The app on the production server (waitress) at 127.0.0.1 on a free port, in a thread;
+    on leaving, the server is stopped and the app closed (with the archive it opened, if any).
+    ``options`` go to :func:`webui.server.make_server`."""
+    web = make_server(app, "127.0.0.1", 0, threads=threads, **options)
+    thread = threading.Thread(target=web.run, name="test-web", daemon=True)
+    thread.start()
+    try:
+        yield web
+    finally:
+        web.close()
+        thread.join(10)
+        close_app(app)
+    assert not thread.is_alive(), "the server thread did not stop"
+
+
+def smtp_table(smtp: SmtpServer, sender: str = "alerts@archive.example") -> str:
+    """The ``[smtp]`` table of a config file that sends to the test SMTP server."""
+    return (
+        f'[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\nsender = "{sender}"'
+    )

@@ -11,7 +11,7 @@ from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.config import Config
 from tests.conftest import seed_text
-from tests.support import Cli, record_change
+from tests.support import Cli, record_change, smtp_table
 from webui import alerts
 from webui.context import EXTENSION, WebState
 
@@ -27,11 +27,7 @@ data_dir = "data"
 [web]
 base_url = "{BASE}"
 secret_key = "cli-secret"
-[smtp]
-host = "{smtp_server.host}"
-port = {smtp_server.port}
-security = "none"
-sender = "alerts@archive.example"
+{smtp_table(smtp_server)}
 [notify]
 allow_private_addresses = true
 [[alert]]

@@ -1,12 +1,11 @@
 """Phone layout, the dark theme, the service page and the policy filter in a real browser
-(Debian's Chromium driven by Playwright, as in test_browser_ui)."""
+(Debian's Chromium driven by Playwright, see tests/browser.py)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,10 +14,14 @@ from archive.app import Archive
 from archive.config import Config
 from store.git.versions import CHANGE, FIRST_RECORD, NewVersion
 from store.state import PolicyState
+from tests.browser import DESKTOP, NEEDS_CHROMIUM, screenshot, watch_errors
 from tests.conftest import seed_text
-from tests.test_browser_ui import ARTIFACTS, CHROMIUM, LAUNCH_ARGS
+from tests.support import serving
 from webui import create_app
-from webui.server import WebServer, make_server
+from webui.server import WebServer
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 PHONE = {"width": 390, "height": 844}
 WIDE_TABLE = "\n".join(
@@ -32,12 +35,7 @@ WIDE_TABLE = "\n".join(
 )
 SERVICES = ("Spotify", "Spotless Cleaning", "WorkOptima", "Backoffice.ee", "Zalando")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"
-    ),
-]
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture
@@ -65,37 +63,11 @@ def server(make_config: Callable[..., Config]) -> Iterator[WebServer]:
                                 last_error="could not connect to " + "x" * 90 + ".example")
                 )  # fmt: skip
         archive.sync_index()
-        web = make_server(create_app(config, archive=archive), "127.0.0.1", 0, threads=4)
-        thread = threading.Thread(target=web.run, daemon=True)
-        thread.start()
-        try:
+        with serving(create_app(config, archive=archive)) as web:
             yield web
-        finally:
-            web.close()
-            thread.join(10)
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def watch_errors(page: Any) -> list[str]:
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    return errors
-
-
-def test_no_page_is_wider_than_a_phone(server: WebServer, browser: Any) -> None:
+def test_no_page_is_wider_than_a_phone(server: WebServer, browser: Browser) -> None:
     page = browser.new_page(viewport=PHONE)
     errors = watch_errors(page)
     policy = "policies/Spotify/Privacy%20Policy"
@@ -108,7 +80,7 @@ def test_no_page_is_wider_than_a_phone(server: WebServer, browser: Any) -> None:
         widths[path] = page.evaluate("document.documentElement.scrollWidth")
         assert page.locator("h1:not(article h1)").count() == 1, path  # not the policy's own
     page.goto(server.url + "policies", wait_until="load")
-    page.screenshot(path=str(ARTIFACTS / "layout-phone-policies.png"), full_page=True)
+    screenshot(page, "layout-phone-policies")
     assert {p: w for p, w in widths.items() if w > PHONE["width"]} == {}
     scrolls = page.evaluate(
         "() => { const box = document.querySelector('.table-scroll');"
@@ -118,7 +90,7 @@ def test_no_page_is_wider_than_a_phone(server: WebServer, browser: Any) -> None:
     assert [e for e in errors if "status of 400" not in e] == []  # search?q=NOT is a 400
 
 
-def test_facets_fold_behind_a_button_on_phones_only(server: WebServer, browser: Any) -> None:
+def test_facets_fold_behind_a_button_on_phones_only(server: WebServer, browser: Browser) -> None:
     from playwright.sync_api import expect
 
     phone = browser.new_page(viewport=PHONE)
@@ -130,13 +102,13 @@ def test_facets_fold_behind_a_button_on_phones_only(server: WebServer, browser: 
     phone.locator(".facets-box > summary").click()
     expect(facets).to_be_visible()
     expect(facets.locator("a", has_text="Spotify").first).to_be_visible()
-    wide = browser.new_page(viewport={"width": 1280, "height": 900})
+    wide = browser.new_page(viewport=DESKTOP)
     wide.goto(server.url + "search?q=privacy", wait_until="load")
     expect(wide.locator("aside.facets")).to_be_visible()
     expect(wide.locator(".facets-box > summary")).to_be_hidden()
 
 
-def test_dark_theme_follows_the_system(server: WebServer, browser: Any) -> None:
+def test_dark_theme_follows_the_system(server: WebServer, browser: Browser) -> None:
     backgrounds = {}
     for scheme in ("light", "dark"):
         context = browser.new_context(color_scheme=scheme, viewport=PHONE)
@@ -147,7 +119,7 @@ def test_dark_theme_follows_the_system(server: WebServer, browser: Any) -> None:
             ".map(el => getComputedStyle(el).backgroundColor)"
         )
         text = page.evaluate("getComputedStyle(document.body).color")
-        page.screenshot(path=str(ARTIFACTS / f"layout-{scheme}-diff.png"), full_page=True)
+        screenshot(page, f"layout-{scheme}-diff")
         context.close()
         backgrounds[scheme + "-text"] = [text]
 
@@ -161,11 +133,11 @@ def test_dark_theme_follows_the_system(server: WebServer, browser: Any) -> None:
 
 
 def test_find_a_service_from_the_header_and_filter_the_list(
-    server: WebServer, browser: Any
+    server: WebServer, browser: Browser
 ) -> None:
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport=DESKTOP)
     errors = watch_errors(page)
     page.goto(server.url + "changes", wait_until="load")
     page.fill("header input[name=q]", "spotify")
@@ -192,5 +164,5 @@ def test_find_a_service_from_the_header_and_filter_the_list(
     expect(first).to_contain_text("Spotless Cleaning")
     expect(first).to_contain_text("failing ×3")
     expect(page.locator("form.filters input[name=q]")).to_have_value("SPOT")
-    page.screenshot(path=str(ARTIFACTS / "layout-policies-filter.png"), full_page=True)
+    screenshot(page, "layout-policies-filter")
     assert not errors, errors

@@ -6,10 +6,9 @@ are visibly highlighted. Screenshots go to test-artifacts/ at the repository roo
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,24 +16,18 @@ from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.config import Config
 from store.git.versions import CHANGE, FIRST_RECORD, NewVersion
+from tests.browser import DESKTOP, NEEDS_CHROMIUM, screenshot, watch_errors
 from tests.conftest import seed_text
+from tests.support import serving
 from webui import create_app
-from webui.server import WebServer, make_server
+from webui.server import WebServer
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-LAUNCH_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 NEW_PARAGRAPH = "Data retention: we delete server logs after 30 days."
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"
-    ),
-]
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture
@@ -54,65 +47,51 @@ def server(make_config: Callable[..., Config]) -> Iterator[WebServer]:
             NewVersion("WorkOptima", "Privacy Policy", changed, day + timedelta(days=30), CHANGE)
         )
         archive.sync_index()
-        web = make_server(create_app(config, archive=archive), "127.0.0.1", 0, threads=4)
-        thread = threading.Thread(target=web.run, daemon=True)
-        thread.start()
-        try:
+        with serving(create_app(config, archive=archive)) as web:
             yield web
-        finally:
-            web.close()
-            thread.join(10)
 
 
-def test_search_open_history_and_diff_in_chromium(server: WebServer) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_search_open_history_and_diff_in_chromium(server: WebServer, browser: Browser) -> None:
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(server.url, wait_until="load")
-            page.fill("input[name=q]", "retention 30 days")
-            page.press("input[name=q]", "Enter")
-            hit = page.locator("a.hit-link").first
-            expect(hit).to_contain_text("WorkOptima")
-            expect(page.locator(".snippet mark").first).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "browser-1-search.png"), full_page=True)
+    page = browser.new_page(viewport=DESKTOP)
+    errors = watch_errors(page)
+    page.goto(server.url, wait_until="load")
+    page.fill("input[name=q]", "retention 30 days")
+    page.press("input[name=q]", "Enter")
+    hit = page.locator("a.hit-link").first
+    expect(hit).to_contain_text("WorkOptima")
+    expect(page.locator(".snippet mark").first).to_be_visible()
+    screenshot(page, "browser-1-search")
 
-            hit.click()
-            expect(page.locator("h1")).to_contain_text("WorkOptima · Privacy Policy")
-            expect(page.locator(".policy-text")).to_contain_text(NEW_PARAGRAPH)
-            page.click("a[href='#timeline']")
-            rows = page.locator("#timeline tbody tr")
-            expect(rows).to_have_count(2)
-            page.screenshot(path=str(ARTIFACTS / "browser-2-policy.png"), full_page=True)
+    hit.click()
+    expect(page.locator("h1")).to_contain_text("WorkOptima · Privacy Policy")
+    expect(page.locator(".policy-text")).to_contain_text(NEW_PARAGRAPH)
+    page.click("a[href='#timeline']")
+    rows = page.locator("#timeline tbody tr")
+    expect(rows).to_have_count(2)
+    screenshot(page, "browser-2-policy")
 
-            rows.first.locator("a.diff-link").click()
-            inserted = page.locator(".diff ins").filter(has_text="Data retention")
-            deleted = page.locator(".diff del").first
-            expect(inserted).to_be_visible()
-            expect(deleted).to_be_visible()
-            expect(deleted).to_contain_text("January")
-            styles = page.evaluate(
-                """() => ['ins', 'del'].map(tag => {
-                    const s = getComputedStyle(document.querySelector('.diff ' + tag));
-                    return [s.backgroundColor, s.textDecorationLine];
-                })"""
-            )
-            (ins_bg, _), (del_bg, del_line) = styles
-            assert ins_bg not in ("rgba(0, 0, 0, 0)", "transparent") and ins_bg != del_bg
-            assert del_bg not in ("rgba(0, 0, 0, 0)", "transparent")
-            assert "line-through" in del_line
-            page.screenshot(path=str(ARTIFACTS / "browser-3-diff.png"), full_page=True)
+    rows.first.locator("a.diff-link").click()
+    inserted = page.locator(".diff ins").filter(has_text="Data retention")
+    deleted = page.locator(".diff del").first
+    expect(inserted).to_be_visible()
+    expect(deleted).to_be_visible()
+    expect(deleted).to_contain_text("January")
+    styles = page.evaluate(
+        """() => ['ins', 'del'].map(tag => {
+            const s = getComputedStyle(document.querySelector('.diff ' + tag));
+            return [s.backgroundColor, s.textDecorationLine];
+        })"""
+    )
+    (ins_bg, _), (del_bg, del_line) = styles
+    assert ins_bg not in ("rgba(0, 0, 0, 0)", "transparent") and ins_bg != del_bg
+    assert del_bg not in ("rgba(0, 0, 0, 0)", "transparent")
+    assert "line-through" in del_line
+    screenshot(page, "browser-3-diff")
 
-            page.click("a.view-side")
-            expect(page.locator(".diff-side .text.new ins").first).to_be_visible()
-            page.keyboard.press("n")
-            page.screenshot(path=str(ARTIFACTS / "browser-4-diff-side.png"), full_page=True)
-            assert not errors, errors  # no CSP violation, no script error
-        finally:
-            browser.close()
+    page.click("a.view-side")
+    expect(page.locator(".diff-side .text.new ins").first).to_be_visible()
+    page.keyboard.press("n")
+    screenshot(page, "browser-4-diff-side")
+    assert not errors, errors  # no CSP violation, no script error

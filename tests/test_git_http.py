@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -14,9 +14,8 @@ from flask import Flask
 from archive.app import Archive
 from store.git.versions import CHANGE, FIRST_RECORD
 from tests.conftest import seed_text
-from tests.support import URL, record_fetched
+from tests.support import URL, record_fetched, serving
 from webui import create_app, git_http
-from webui.server import make_server
 
 TEXT = seed_text("workoptima-privacy-policy.txt")
 ESTONIAN = seed_text("backoffice-ee-uldtingimused-et.txt")
@@ -70,20 +69,8 @@ def git(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.C
 @pytest.fixture
 def serve() -> Iterator[Callable[[Flask], str]]:
     """Run apps on real waitress servers on 127.0.0.1; returns the base URL."""
-    running = []
-
-    def start(app: Flask) -> str:
-        server = make_server(app, "127.0.0.1", 0, threads=4)
-        thread = threading.Thread(target=server.run, name="test-web", daemon=True)
-        thread.start()
-        running.append((server, thread))
-        return server.url.rstrip("/")
-
-    yield start
-    for server, thread in running:
-        server.close()
-        thread.join(timeout=10)
-        assert not thread.is_alive()
+    with ExitStack() as servers:
+        yield lambda app: servers.enter_context(serving(app)).url.rstrip("/")
 
 
 def web_app(archive: Archive) -> Flask:

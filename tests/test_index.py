@@ -215,7 +215,7 @@ def test_searchers_keep_working_while_a_writer_commits(archive):
 def test_a_second_index_object_sees_commits(archive):
     record(archive, seed_text("workoptima-privacy-policy.txt"), T0, kind=FIRST_RECORD)
     sync(archive)
-    other = open_index(archive.config.index_dir)
+    other = open_index(archive.config.index_dir, engine=archive.config.search.engine)
     try:
         assert other.indexed_head() == archive.versions.head()
         record(
@@ -230,6 +230,7 @@ def test_a_second_index_object_sees_commits(archive):
         other.close()
 
 
+@pytest.mark.usefixtures("whoosh_only")
 def test_writer_lock_gives_a_clear_error(archive):
     from whoosh import index as whoosh_index
 
@@ -251,6 +252,27 @@ def test_writer_lock_gives_a_clear_error(archive):
     assert sync(archive) == 1
 
 
+def test_tantivy_writer_lock_gives_a_clear_error(archive, search_engine):
+    if search_engine != "tantivy":
+        pytest.skip("tests a part of the tantivy engine")
+    import tantivy
+
+    from store.errors import StoreError
+
+    record(archive, "Some text here.\n\nMore text.", T0, kind=FIRST_RECORD)
+    sync(archive)
+    record(archive, "Other text here.\n\nMore words.", T0 + timedelta(days=1))
+    held = tantivy.Index.open(str(archive.config.index_dir / "sections")).writer(15_000_000, 1)
+    try:
+        with pytest.raises(StoreError, match="being written by another process"):
+            sync(archive)
+    finally:
+        held.rollback()
+        held.wait_merging_threads()
+    assert sync(archive) == 1
+
+
+@pytest.mark.usefixtures("whoosh_only")
 def test_threads_share_a_bounded_pool_of_searchers(archive, monkeypatch):
     from store.index import engine
     from store.index.readers import ReaderPool
@@ -391,6 +413,7 @@ def add_a_repeat(archive: Archive, vid: str) -> None:
         ix.close()
 
 
+@pytest.mark.usefixtures("whoosh_only")
 def test_an_index_holding_a_version_twice_is_rebuilt_by_the_next_writer(make_config, caplog):
     config = make_config()
     with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:

@@ -55,6 +55,7 @@ def test_a_change_is_posted_as_signed_json(make_config, webhook_receiver):
         "sections": [],
         "words_added": 1,
         "words_removed": 2,
+        "formatting_changes": 0,
         "excerpts": [
             {
                 "section": "",

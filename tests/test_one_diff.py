@@ -1,8 +1,10 @@
 """One diff engine: the page, the JSON diff, the feed, the e-mail and the webhook agree.
 
-One change (an e-mail address, in a document with setext headings) is recorded in a real
-archive, delivered to the real SMTP server and the real webhook receiver, and read through
-the Flask test client: every channel reports the same word counts and the same sections.
+One change (an e-mail address, in a document with setext headings, and a formatting-only
+edit: an emphasis mark in another section) is recorded in a real archive, delivered to the
+real SMTP server and the real webhook receiver, and read through the Flask test client: every
+channel reports the same word counts (wording only), the same formatting-only count and the
+same sections (those whose wording changed).
 """
 
 from __future__ import annotations
@@ -13,26 +15,14 @@ import re
 from archive.alerts import LISTENERS, deliver_pending
 from archive.app import Archive
 from tests.smtp_server import body_text
-from tests.support import SERVICE, TYPE, record_change
+from tests.support import SERVICE, SETEXT_POLICY, TYPE, record_change
 from webui import create_app
 
 BASE = "http://archive.test"
-OLD = """Privacy Policy
-==============
-
-Welcome to our privacy policy. It explains what we collect and why.
-
-1\\. Contact
------------
-
-Write to privacy@workoptima.com with any question about your data.
-
-2\\. Data retention
--------------------
-
-We keep account data for as long as your account is open.
-"""
-NEW = OLD.replace("privacy@workoptima.com", "data-protection.officer@workoptima.example.org")
+OLD = SETEXT_POLICY
+NEW = OLD.replace(
+    "privacy@workoptima.com", "data-protection.officer@workoptima.example.org"
+).replace("keep account data", "keep *account* data")
 SECTIONS = ["1. Contact"]
 
 
@@ -60,6 +50,7 @@ def test_every_channel_reports_the_same_change(make_config, smtp_server, webhook
         api = client.get(f"/api{quoted}/diff?from={v1.id}&to={v2.id}").get_json()
         feed = client.get("/feeds/changes.atom").text
         changes = client.get("/api/changes").get_json()
+        listing = client.get("/changes").text
     (mail,) = smtp_server.wait_for(1)
     (hook,) = webhook_receiver.wait_for(1)
 
@@ -67,16 +58,19 @@ def test_every_channel_reports_the_same_change(make_config, smtp_server, webhook
     added, removed = summary["words_added"], summary["words_removed"]
     assert summary["sections"] == SECTIONS
     assert (added, removed) == (6, 3)  # data protection officer workoptima example org
+    assert summary["formatting_changes"] == 1  # *account*: not counted as words
     assert summary["excerpts"][0]["section"] == "1. Contact"
 
     head = re.search(r'<p class="summary" id="summary">(.*?)</p>', page, re.S).group(1)
     assert f"+{added} words" in head and f"−{removed} words" in head
+    assert "1 wording change, " in head and "1 formatting-only" in head
     assert re.findall(r'<a href="#change-\d+">(.*?)</a>', head) == SECTIONS
 
     (entry,) = [e for e in re.findall(r"<entry>.*?</entry>", feed, re.S) if v2.id in e]
     entry_summary = html.unescape(re.search(r"<summary>(.*?)</summary>", entry, re.S).group(1))
     assert entry_summary.startswith(
-        f"{added} words added, {removed} removed; sections: {', '.join(SECTIONS)}."
+        f"{added} words added, {removed} removed; 1 formatting-only change; "
+        f"sections: {', '.join(SECTIONS)}."
     )
 
     text = body_text(mail, "plain").replace("\r\n", "\n")
@@ -88,7 +82,10 @@ def test_every_channel_reports_the_same_change(make_config, smtp_server, webhook
     assert data["version"] == v2.id
     assert data["summary"]["words_added"] == added and data["summary"]["words_removed"] == removed
     assert data["summary"]["sections"] == SECTIONS
+    assert data["summary"]["formatting_changes"] == summary["formatting_changes"]
     assert data["summary"]["excerpts"] == summary["excerpts"]
 
     listed = next(c for c in changes["changes"] if c["version"] == v2.id)
     assert listed["summary"] == {k: summary[k] for k in listed["summary"]}
+    assert listed["summary"]["formatting_changes"] == 1
+    assert "+6 / −3 words (1 wording change, 1 formatting-only) in 1. Contact" in listing

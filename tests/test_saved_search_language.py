@@ -44,6 +44,13 @@ TEXTS = {
     "Cafe": f"{ABOUT} Our café serves cookies, including third-party cookies.",
     "Personal": f"{ABOUT} We never sell your personal information.",
     "Francais": FRENCH,
+    # French, with an English word of a contract in it
+    "Dates": (
+        "Nous vous indiquons la date de chaque mise à jour de ces conditions. Les litiges sont "
+        "soumis aux arbitres (« Arbitrators ») nommés par vous et par nous, à la date du "
+        "dépôt, pour une durée de trente jours. Vous pouvez nous écrire au sujet de votre "
+        "compte."
+    ),
     "Backoffice.ee": "Isikuandmete töötlemine. Andmeid ei kasutata MÜÜGIKS.",
 }
 
@@ -101,6 +108,19 @@ def search_box_hits(archive: Archive, query: str) -> set[str]:
         ("müügiks", {"Backoffice.ee"}),  # no stemmer: words as written, case folded
         ("isikuandmed", {"Backoffice.ee"}),  # ... and their inflections (isikuandmete)
         ("type:priv* partners", {"Sharers"}),
+        # proximity phrases: at most N words between, in order
+        ('"retention days"~3', {"Keepers"}),  # "period is thirty": three between
+        ('"retention days"~2', set()),
+        ('"days retention"~5', set()),
+        ('"nous conservons durée"~6', {"Francais"}),
+        # the query's language: English words are not French stems in a French text...
+        ("data", {"Sharers", "Brokers", "Acme", "Other"}),  # French "date" stems as "data"
+        ("date", {"Dates"}),
+        # ... and English words in a French text are found by their English stem
+        ("arbitration", {"Dates"}),
+        ('"arbitres arbitration"', {"Dates"}),
+        ("lang:fr arbitrators", {"Dates"}),
+        ('"à la date du dépôt"', {"Dates"}),  # a French query (stop words) in a French text
     ],
 )
 def test_a_saved_search_finds_what_the_search_box_finds(archive, query, expected):

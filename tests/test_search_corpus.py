@@ -58,10 +58,13 @@ def new_versions(items: list[dict[str, Any]]) -> Iterator[NewVersion]:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Iterator[tuple[Archive, list[dict[str, Any]]]]:
+def corpus(tmp_path_factory, search_engine) -> Iterator[tuple[Archive, list[dict[str, Any]]]]:
     items = histories()
     folder = tmp_path_factory.mktemp("ota")
-    config = config_from_mapping({"data_dir": str(folder / "data")}, path=folder / "c.toml")
+    config = config_from_mapping(
+        {"data_dir": str(folder / "data"), "search": {"engine": search_engine}},
+        path=folder / "c.toml",
+    )
     with Archive(config, writer=True, create=True) as archive:
         archive.versions.bulk_import(new_versions(items))
         with archive.state.connect() as db:

@@ -1,5 +1,7 @@
 """Languages in search: accents fold both ways in every analyser, languages without a stemmer
-match word for word, and (not yet) English words are not stemmed with a French stemmer.
+match word for word, and a query's words are read in the query's language: English words are
+not stemmed with French rules in French texts (``data`` is not ``date``), and English words in a
+French text are found by their English stem (``arbitration`` finds ``Arbitrators``).
 
 Real texts (French and German histories of the OTA corpus, the Estonian seed policy, an English
 one) are recorded in a real archive and indexed by ``archive.sync_index()``; queries go through
@@ -16,8 +18,9 @@ import pytest
 
 from archive.app import Archive
 from archive.config import config_from_mapping
-from archive.search import search
-from store.index.analysis import PolicyAnalyzer
+from archive.search import parse_query, search
+from store.index.analysis import PLAIN, PolicyAnalyzer, query_language
+from store.index.query import query_lang_filter
 from tests.conftest import OTA_JSONL, seed_text
 from tests.support import Cli, record_change
 
@@ -27,6 +30,17 @@ CORPUS_LINES = {
     77: "Mektoube Privacy Policy: 'sécurité'",
     54: "LoveScout24 Community Guidelines (German)",
 }
+
+
+ARBITRATION = ("Arbitrages", "Terms of Service")
+# A French text that quotes English terms of a contract, as French policies of US services do.
+ARBITRATION_TEXT = (
+    "Conditions d'utilisation\n\nTout litige sera tranché par voie d'arbitrage. Les arbitres "
+    "(« Arbitrators ») sont désignés selon le règlement de l'American Arbitration Association. "
+    "La sentence est définitive et vous renoncez à toute action collective devant les "
+    "tribunaux. Nous conservons vos données pendant la durée de votre abonnement."
+)
+WITHINGS = ("WITHINGS", "Trackers Policy")
 
 
 def corpus_lines() -> list[dict[str, Any]]:
@@ -52,6 +66,8 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
             type_="General Terms",
         )
         record_change(archive, seed_text("workoptima-privacy-policy.txt"))
+        archive.state.set_meta(f"lang:{ARBITRATION[0]}/{ARBITRATION[1]}", "fr")
+        record_change(archive, ARBITRATION_TEXT, service=ARBITRATION[0], type_=ARBITRATION[1])
         yield archive
 
 
@@ -123,8 +139,41 @@ def test_estonian_word_for_word_with_and_without_accents(archive, cli):
     assert hits(archive, '"austab oma kliendi soovi"') == set()  # no stemmer: as written
 
 
-@pytest.mark.xfail(
-    strict=True, reason="item 3 (b) not done: English words are stemmed with French rules"
-)
-def test_data_does_not_match_french_date(archive):
-    assert ("WITHINGS", "Trackers Policy") not in hits(archive, "data")
+def test_data_does_not_match_french_date(archive, cli):
+    assert PolicyAnalyzer("fr").term("data") == PolicyAnalyzer("fr").term("date")
+    assert hits(archive, "date", lang="fr") >= {WITHINGS}
+    for options in ({}, {"history": True}):
+        assert WITHINGS not in hits(archive, "data", **options)
+        assert WITHINGS not in hits(archive, '"data"', **options)
+        assert WITHINGS not in hits(archive, "location data", **options)
+    assert WITHINGS not in cli_hits(cli, "data")
+    assert WITHINGS in hits(archive, "date")  # an English query word in a French text
+
+
+def test_arbitration_finds_arbitrators_in_a_french_text(archive, cli):
+    assert PolicyAnalyzer("fr").term("Arbitrators") != PolicyAnalyzer("fr").term("arbitration")
+    for query in ("arbitration", "arbitrators", "Arbitrators"):
+        for options in ({}, {"history": True}, {"lang": "fr"}):
+            assert ARBITRATION in hits(archive, query, **options), (query, options)
+    assert ARBITRATION in cli_hits(cli, "arbitration")
+    assert ARBITRATION in hits(archive, '"American arbitration"')
+    results = search(archive, "arbitration", service=ARBITRATION[0])
+    assert "<mark>Arbitrators</mark>" in results.hits[0].snippet
+    assert "<mark>Arbitration</mark>" in results.hits[0].snippet
+
+
+def test_the_query_language_rule():
+    assert query_language(["data"]) == "en"  # no stop word: English
+    assert query_language(["les", "données", "de", "vos", "comptes", "et"]) == "fr"
+    assert query_language(["data"], "fr") == "fr"  # lang: decides
+    assert query_language(["data"], "et") == PLAIN  # a language without a stemmer
+    assert query_lang_filter(parse_query("data lang:fr")) == "fr"
+    assert query_lang_filter(parse_query("data (lang:fr OR lang:de)")) is None
+
+
+def test_a_french_query_finds_french_forms(archive):
+    french = hits(archive, "donnée", lang="fr")
+    assert {ARBITRATION, WITHINGS} <= french
+    assert hits(archive, "données") >= french  # read in English: French forms still meet
+    assert hits(archive, "lang:fr données") == french
+    assert hits(archive, "conservées", lang="fr") == hits(archive, "conservation", lang="fr")

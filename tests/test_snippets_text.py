@@ -21,7 +21,7 @@ from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.config import Config
 from store.git.versions import FIRST_RECORD, NewVersion
-from store.index.snippets import reading_text
+from store.index.highlight import reading_text
 from tests.support import Cli
 from webui import create_app
 

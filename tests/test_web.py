@@ -242,6 +242,7 @@ def test_diff_json_twin(web: Web) -> None:
         "changes": 2,
         "words_added": 6,
         "words_removed": 1,
+        "formatting_changes": 0,
         "sections": [],
         "excerpts": [
             {
@@ -328,6 +329,7 @@ def test_changes_say_what_changed_and_filter_by_date(web: Web) -> None:
         "sections": [],
         "words_added": 6,
         "words_removed": 1,
+        "formatting_changes": 0,
         "excerpts": [
             {
                 "section": "",
@@ -353,7 +355,7 @@ def test_summaries_are_computed_once_and_kept_in_state(web: Web) -> None:
     web.get(WO_URL)  # the timeline reads the same summaries
     assert state.diffs.summaries.misses == misses
     stored = web.archive.state.get_meta(
-        f"diff-summary/v1/{WO[0]}/{WO[1]}/{web.wo[0].id}/{web.wo[1].id}"
+        f"diff-summary/v2/{WO[0]}/{WO[1]}/{web.wo[0].id}/{web.wo[1].id}"
     )
     assert stored is not None and json.loads(stored)["words_added"] == 6
     state.diffs.summaries._items.clear()  # a restarted server: read back, not diffed again

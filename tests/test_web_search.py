@@ -136,6 +136,7 @@ def test_when_page_and_api(site: Site) -> None:
     assert "Type a phrase" in site.get("/when")
 
 
+@pytest.mark.usefixtures("whoosh_only")
 def test_an_overloaded_server_answers_503_with_retry_after(site: Site, monkeypatch) -> None:
     from store.index import budget
     from store.index.engine import READERS

@@ -19,6 +19,7 @@ import pytest
 from archive.alerts import LISTENERS
 from archive.app import Archive
 from archive.config import Config
+from tests.support import serving
 from tests.test_web import POLICIES, WO_URL, record_history
 from webui import create_app
 from webui.server import WebServer, make_server
@@ -55,16 +56,9 @@ def served(make_config: Callable[..., Config]) -> Iterator[WebServer]:
     config = make_config(policies=POLICIES)
     with Archive.open(config, writer=True, listeners=LISTENERS, create=True) as archive:
         record_history(archive)
-        server = make_server(create_app(config, archive=archive), "127.0.0.1", 0, threads=2,
-                             connection_limit=200)  # fmt: skip
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        try:
+        app = create_app(config, archive=archive)
+        with serving(app, threads=2, connection_limit=200) as server:
             yield server
-        finally:
-            server.close()
-            thread.join(10)
-            assert not thread.is_alive()
 
 
 def test_pages_are_served_with_security_headers(served: WebServer) -> None:

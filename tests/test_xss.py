@@ -31,7 +31,7 @@ Hello {IMG} and {ATTR} and {JS_LINK} and <a href="javascript:alert(4)">raw</a>.
 [ok link](https://example.com/ok) <iframe src="https://evil.example"></iframe>
 """
 URL = "https://evil.example/p?<script>alert(5)</script>&x=%22onerror=1"
-ALLOWED_SCRIPTS = {"/static/ui.js"}
+ALLOWED_SCRIPTS = {"/static/ui.js", "/static/diff.js"}
 
 
 class Markup(HTMLParser):

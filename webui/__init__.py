@@ -3,7 +3,8 @@
 ``create_app(config)`` opens one reader :class:`~archive.app.Archive` for the app (or uses the
 one passed in, e.g. by ``policy-archive run`` or a test) and closes what it opened when
 :func:`close_app` is called or the app is garbage-collected. Security headers, request limits,
-error pages and HTML-safe JSON apply to every blueprint, including those added later.
+error pages, HTML-safe JSON, login sessions and the CSRF check (webui/auth.py) apply to every
+blueprint, including those added later.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from flask import Flask, abort, current_app, request
 
 from archive.app import Archive
 from archive.config import Config
+from webui.auth import init_auth
 from webui.context import EXTENSION, WebState
 from webui.names import NameConverter
 from webui.security import SafeJSONProvider, init_security
@@ -31,6 +33,11 @@ BLUEPRINTS = (
     "webui.alerts",
     "webui.git_http",
     "webui.export",
+    "webui.auth",
+    "webui.admin.home",
+    "webui.admin.users",
+    "webui.admin.policies",
+    "webui.admin.operator",
 )
 """Modules whose ``bp`` blueprint is registered, in order."""
 
@@ -62,6 +69,7 @@ def create_app(config: Config, *, archive: Archive | None = None) -> Flask:
         weakref.finalize(app, state.close)
     init_security(app)
     app.before_request(refuse_large_bodies)
+    init_auth(app)  # after the size check: the CSRF check reads form bodies
     for name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(name).bp)
     return app

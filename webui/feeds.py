@@ -38,6 +38,9 @@ def summary_text(version: Version, found: ChangeSummary | None) -> str:
     if found is None:
         return "Open the link to see what changed."
     text = f"{found.words_added} words added, {found.words_removed} removed"
+    if found.formatting_changes:
+        n = found.formatting_changes
+        text += f"; {n} formatting-only change{'s' if n != 1 else ''}"
     if found.sections:
         text += "; sections: " + ", ".join(found.sections[:8])
     text += "."

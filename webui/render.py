@@ -8,7 +8,8 @@ only http, https and mailto links, and marks every link ``rel="nofollow noopener
 from __future__ import annotations
 
 import nh3
-from markdown_it import MarkdownIt
+
+from archive.diff.reading import new_parser
 
 ALLOWED_TAGS = frozenset(
     {
@@ -25,10 +26,7 @@ class Renderer:
     """Markdown → sanitised HTML; also cleans search snippets down to ``<mark>``."""
 
     def __init__(self) -> None:
-        self._md = MarkdownIt(
-            "commonmark", {"html": False, "linkify": False, "typographer": False, "breaks": True}
-        )
-        self._md.enable(["table", "strikethrough"])
+        self._md = new_parser()
 
     def markdown(self, text: str) -> str:
         return sanitize(self._md.render(text))

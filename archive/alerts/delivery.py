@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -20,8 +21,8 @@ from archive.alerts import content
 from archive.alerts.apprise_sender import AppriseSender
 from archive.alerts.content import AlertContent, ContentBuilder
 from archive.alerts.emails import alert_email, confirm_email
-from archive.alerts.errors import DeliveryError, HeaderInjectionError
-from archive.alerts.outbox import Outbox, OutboxRow
+from archive.alerts.errors import DeliveryError, HeaderInjectionError, NotifyError
+from archive.alerts.outbox import Outbox, OutboxRow, alert_id
 from archive.alerts.smtp import SmtpSender
 from archive.alerts.subscriptions import ACTIVE, DISABLED, PENDING, Subscription, Subscriptions
 from archive.alerts.tokens import CONFIRM, UNSUBSCRIBE, make_token, secret_key
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 BATCH = 50
 MAX_BACKOFF = 6 * 3600.0
+WEBHOOK_TEST = "webhook_test"
+"""The event of a test POST an operator sends to a webhook (``"type": "webhook.test"``)."""
 
 
 @dataclass
@@ -112,6 +115,16 @@ class Deliverer:
                 group = self._group(row, rows, handled, start)
                 handled.update(r.id for r in group)
                 self._deliver(group, report)
+
+    def run_one(self, outbox_id: int, *, now: float | None = None) -> DeliveryReport:
+        """Deliver one alert if it is due (with the rest of its digest), as a run would."""
+        report = DeliveryReport()
+        start = time.time() if now is None else now
+        self._offset = start - time.time()
+        rows = self.outbox.claim(outbox_id, start, lease=self.lease)
+        for row in rows:
+            self._deliver(self._group(row, rows, set(), start), report)
+        return report
 
     def _group(
         self, row: OutboxRow, batch: Sequence[OutboxRow], handled: set[int], now: float
@@ -259,3 +272,36 @@ def deliver_pending(
     """
     with Deliverer(archive) as deliverer:
         return deliverer.run(until=until, now=now)
+
+
+def deliver_one(archive: Archive, outbox_id: int) -> DeliveryReport:
+    """Deliver one alert now if it is due (after :meth:`Outbox.retry_now`); the writer's
+    shortcut past the worker's wait. Never raises for a failing receiver."""
+    with Deliverer(archive) as deliverer:
+        return deliverer.run_one(outbox_id)
+
+
+def webhook_test_alert(sub: Subscription, now: float) -> AlertContent:
+    """A test event for a webhook: signed like an alert, queued nowhere, a new id each time."""
+    return AlertContent(
+        alert_id=alert_id(sub.id, WEBHOOK_TEST, str(time.time_ns())),
+        event=WEBHOOK_TEST,
+        facts={
+            "subscription": sub.id,
+            "message": "A test event from Policy Archive: deliveries to this endpoint work.",
+        },
+        created=datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
+    )
+
+
+def send_webhook_test(archive: Archive, sub: Subscription) -> int:
+    """POST a signed test event to a webhook subscription now, whatever its status.
+
+    Returns the receiver's HTTP status; raises :class:`DeliveryError` (with ``status`` when
+    the receiver answered) if it failed, :class:`NotifyError` for a non-webhook subscription.
+    Nothing is queued or logged in the outbox: a test is not an alert.
+    """
+    if sub.channel != "webhook":
+        raise NotifyError(f"subscription #{sub.id} is a {sub.channel} subscription, not a webhook")
+    with Deliverer(archive) as deliverer:
+        return deliverer.webhooks.send(sub.target, sub.secret, webhook_test_alert(sub, time.time()))

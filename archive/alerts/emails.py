@@ -92,6 +92,8 @@ def _facts(alert: AlertContent) -> list[tuple[str, str]]:
         if alert.summary is not None:
             rows.append(("Words added", str(alert.summary.words_added)))
             rows.append(("Words removed", str(alert.summary.words_removed)))
+            if alert.summary.formatting_changes:
+                rows.append(("Formatting-only changes", str(alert.summary.formatting_changes)))
             if alert.summary.sections and not alert.summary.first:
                 rows.append(("Sections", "; ".join(alert.summary.sections)))
     elif alert.event == content.POLICY_FAILING:

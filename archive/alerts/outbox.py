@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -135,6 +136,14 @@ class Outbox:
                     )
         return added
 
+    def queue_confirmation(self, subscription_id: int, *, now: float) -> None:
+        """Queue the double opt-in email of a new email subscription (a new one each time
+        it is asked for: the address owner may have lost the last one)."""
+        key = f"confirm-{time.time_ns()}"
+        facts = {"subscription": subscription_id}
+        confirm = NewAlert(subscription_id, "confirm", key, facts)  # content.CONFIRM
+        self.enqueue([confirm], now=now)
+
     # ------------------------------------------------------------------ delivering
 
     def claim_due(self, now: float, *, limit: int, lease: float) -> list[OutboxRow]:
@@ -227,7 +236,61 @@ class Outbox:
                     (row.id, _iso(now), outcome, status, error),
                 )
 
+    def retry_now(self, outbox_id: int, now: float) -> bool:
+        """Make a pending or failed alert due at ``now`` (an operator's "retry now").
+
+        The next delivery run sends it (one more attempt, logged like any other); returns
+        False if there is no such alert or it is delivered, cancelled or being sent.
+        """
+        with self.state.connect() as db:
+            cur = db.execute(
+                "UPDATE notify_outbox SET status = 'pending', next_attempt = ?, "
+                "lease_until = NULL, finished = NULL WHERE id = ? AND status IN (?, ?)",
+                (now, outbox_id, PENDING, FAILED),
+            )
+        return cur.rowcount == 1
+
+    def claim(self, outbox_id: int, now: float, *, lease: float) -> list[OutboxRow]:
+        """Claim one alert if it is due at ``now`` (``[]`` if not: sent, or claimed already)."""
+        with self.state.connect() as db:
+            rows = db.execute(
+                "SELECT * FROM notify_outbox WHERE id = ? AND status = 'pending' "
+                "AND next_attempt <= ?",
+                (outbox_id, now),
+            ).fetchall()
+            db.executemany(
+                "UPDATE notify_outbox SET status = 'sending', lease_until = ? WHERE id = ?",
+                [(now + lease, r["id"]) for r in rows],
+            )
+        return [_row(r) for r in rows]
+
     # ------------------------------------------------------------------ reading
+
+    def get(self, outbox_id: int) -> OutboxRow | None:
+        rows = self.state.query("SELECT * FROM notify_outbox WHERE id = ?", (outbox_id,))
+        return _row(rows[0]) if rows else None
+
+    def recent(
+        self, *, limit: int, offset: int = 0, status: str | None = None
+    ) -> list[tuple[OutboxRow, int | None]]:
+        """A page of alerts, newest first, each with the status code of its last attempt."""
+        rows = self.state.query(
+            "SELECT o.*, (SELECT a.status FROM notify_attempt a WHERE a.outbox_id = o.id "
+            "ORDER BY a.id DESC LIMIT 1) AS last_status FROM notify_outbox o "
+            "WHERE (? IS NULL OR o.status = ?) ORDER BY o.id DESC LIMIT ? OFFSET ?",
+            (status, status, limit, offset),
+        )
+        return [(_row(r), r["last_status"]) for r in rows]
+
+    def total(self, status: str | None = None) -> int:
+        """How many alerts (in ``status``, if given) the outbox holds."""
+        if status:
+            rows = self.state.query(
+                "SELECT COUNT(*) AS n FROM notify_outbox WHERE status = ?", (status,)
+            )
+        else:
+            rows = self.state.query("SELECT COUNT(*) AS n FROM notify_outbox")
+        return int(rows[0]["n"])
 
     def rows(
         self, *, status: str | None = None, subscription_id: int | None = None

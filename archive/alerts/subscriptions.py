@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from archive.alerts.errors import NotifyError
-from archive.config import AlertSettings, check_url
+from archive.config import AlertSettings, NotifySettings, check_url
+from archive.errors import FetchError
+from archive.fetch.guard import check_url_allowed
 from store.state import State
 
 CHANNELS = ("email", "webhook", "apprise")
@@ -101,6 +103,18 @@ def check_target(channel: str, target: str) -> str:
                 "(see https://github.com/caronc/apprise/wiki)"
             )
     return target
+
+
+def check_webhook_address(url: str, settings: NotifySettings) -> None:
+    """Refuse a webhook URL the SSRF guard would refuse (an internal address, unless
+    ``[notify] allow_private_addresses``) or whose host does not resolve, before it is saved.
+
+    Every delivery checks again (DNS may change); this tells the person adding it at once.
+    """
+    try:
+        check_url_allowed(check_target("webhook", url), settings.allow_private_addresses)
+    except FetchError as exc:
+        raise NotifyError(f"webhook URL: {exc.reason}") from None
 
 
 def _row(row: sqlite3.Row) -> Subscription:
@@ -242,6 +256,33 @@ class Subscriptions:
         found = self.find(channel, target, service, type_, query)
         assert found is not None
         return found
+
+    def disable(self, sub_id: int, note: str) -> Subscription:
+        """An operator stops an active subscription (its queued alerts are cancelled)."""
+        sub = self._existing(sub_id)
+        if sub.status != ACTIVE:
+            raise NotifyError(f"subscription #{sub.id} is {sub.status}, not active")
+        self.set_status(sub.id, DISABLED, note=note)
+        return self._existing(sub_id)
+
+    def enable(self, sub_id: int, note: str | None = None) -> Subscription:
+        """An operator starts a disabled subscription again (by hand, or after HTTP 410).
+
+        Only ``disabled`` ones: an address that unsubscribed, or has not confirmed yet, is
+        never subscribed by someone else's click."""
+        sub = self._existing(sub_id)
+        if sub.status != DISABLED:
+            raise NotifyError(
+                f"subscription #{sub.id} is {sub.status}; only a disabled one can be enabled"
+            )
+        self.set_status(sub.id, ACTIVE, note=note)
+        return self._existing(sub_id)
+
+    def _existing(self, sub_id: int) -> Subscription:
+        sub = self.get(sub_id)
+        if sub is None:
+            raise NotifyError(f"there is no subscription #{sub_id}")
+        return sub
 
     def set_status(self, sub_id: int, status: str, note: str | None = None) -> bool:
         """Change a subscription's status; returns False if there is no such subscription."""

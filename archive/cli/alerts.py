@@ -7,10 +7,9 @@ import time
 
 import click
 
-from archive.alerts import content
 from archive.alerts.delivery import deliver_pending
 from archive.alerts.listener import parse_saved_search
-from archive.alerts.outbox import NewAlert, Outbox, OutboxRow
+from archive.alerts.outbox import Outbox, OutboxRow
 from archive.alerts.schema import ensure_schema
 from archive.alerts.subscriptions import CONFIG, UNSUBSCRIBED, Subscriptions
 from archive.cli import Context, main, pass_context
@@ -73,17 +72,7 @@ def subscribe(
         )
         click.echo(f"Subscription #{sub.id}: {channel} {sub.target} → {sub.describe()}.")
         if channel == "email":
-            Outbox(archive.state).enqueue(
-                [
-                    NewAlert(
-                        sub.id,
-                        content.CONFIRM,
-                        f"confirm-{time.time_ns()}",
-                        {"subscription": sub.id},
-                    )
-                ],
-                now=time.time(),
-            )
+            Outbox(archive.state).queue_confirmation(sub.id, now=time.time())
             click.echo(
                 "A confirmation email is queued: alerts start once the address owner "
                 "follows its link. It is sent by `policy-archive deliver` (or `run`)."

@@ -170,13 +170,16 @@ def check_line(result: TrackResult) -> str:
 def run(ctx: Context, no_web: bool, host: str | None, port: int | None) -> None:
     """Track every policy on schedule and serve the web UI until stopped (Ctrl-C).
 
-    Prints one line per check as it ends; logs one INFO line per change and per failure
-    (more with -v). Links and feeds point at the served address unless [web] base_url is set.
+    Prints one line per check as it ends; logs one INFO line per change and per failure on
+    stderr when stderr is not the same terminal as stdout (a log file, a service manager), or
+    with -v, so a terminal shows each result once. Links and feeds point at the served address
+    unless [web] base_url is set.
     """
     from archive.cli.web import served_config, web_server
     from archive.tracking.runner import run_archive
 
-    log_own_info()
+    if not (sys.stdout.isatty() and sys.stderr.isatty()):
+        log_own_info()  # in a terminal the printed lines say it; -v still logs INFO
     config = served_config(ctx.config, host, port)
     run_archive(config, web=None if no_web else web_server(config), reporter=RunPrinter())
 

@@ -31,6 +31,8 @@ ENV_CONFIG = "POLICY_ARCHIVE_CONFIG"
 ENV_DATA_DIR = "POLICY_ARCHIVE_DATA_DIR"
 ENV_SECRET_KEY = "POLICY_ARCHIVE_SECRET_KEY"  # noqa: S105 - a variable name
 ENV_SMTP_PASSWORD = "POLICY_ARCHIVE_SMTP_PASSWORD"  # noqa: S105 - a variable name
+MANAGED_DECLARATIONS = "declarations"
+"""The admin UI's declarations repository inside data_dir when ``declarations`` is not set."""
 
 Parse = Callable[[Any, str], Any]
 """A field's own reader: ``(toml_value, where) -> value``. It raises :class:`ValueError` with a
@@ -120,6 +122,12 @@ class ScheduleSettings:
     )
 
 
+def _positive_hours(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError("must be a number of hours greater than zero")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class WebSettings:
     """The web UI and its server (`policy-archive serve`)."""
@@ -147,6 +155,17 @@ class WebSettings:
         "Searchers shared by the web server's threads (each holds the index's catalog; "
         "2 is enough on 2 cores). At least 1.",
         2,
+    )
+    private: bool = _help(
+        "Require a login (or an API token) for every page, the API and git clone, not only "
+        "for /admin/. Login, static files and the signed links in alert emails stay open.",
+        False,
+    )
+    session_hours: float = _help(
+        "Hours a login lasts; then the user logs in again.",
+        12.0,
+        parse=_positive_hours,
+        kind="number",
     )
 
     def __post_init__(self) -> None:
@@ -238,6 +257,28 @@ class ExportSettings:
     licence: str = _help(
         "Licence statement written into exported datasets.",
         "Licence: to be decided by the archive's operator.",
+    )
+
+
+def _engine(value: Any, where: str) -> str:
+    from store.index import ENGINES
+
+    if value not in ENGINES:
+        choices = " or ".join(repr(e) for e in ENGINES)
+        raise ValueError(f"must be {choices}, not {value!r}")
+    return str(value)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """The search index (in data_dir/index)."""
+
+    engine: str = _help(
+        "'whoosh' (pure Python, the default) or 'tantivy' (faster; PyPI tantivy). Changing "
+        "it rebuilds the index from git at the next sync.",
+        "whoosh",
+        parse=_engine,
+        kind="string",
     )
 
 
@@ -546,6 +587,7 @@ TABLES: tuple[Table, ...] = (
     Table("smtp", SmtpSettings),
     Table("notify", NotifySettings),
     Table("export", ExportSettings),
+    Table("search", SearchSettings),
     Table("policy", PolicySettings, many=True),
     Table("alert", AlertSettings, many=True),
 )
@@ -567,6 +609,7 @@ class Config:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
     export: ExportSettings = field(default_factory=ExportSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
     alerts: tuple[AlertSettings, ...] = ()
     policies: tuple[PolicyConfig, ...] = ()
     declarations: Path | None = None
@@ -813,12 +856,15 @@ def config_from_mapping(
         for i, t in enumerate(_tables(raw, "policy", "policies", origin))
     ]
     declarations = top.declarations
-    if declarations is not None:
-        if not declarations.is_absolute():
-            declarations = base / declarations
-        from archive.config.declarations import load_declarations_dir
+    if declarations is not None and not declarations.is_absolute():
+        declarations = base / declarations
+    # The admin UI's declarations: the configured folder, else data_dir/declarations once it
+    # exists (policies added in the browser, seen by every command without a config edit).
+    folder = declarations if declarations is not None else data_dir / MANAGED_DECLARATIONS
+    if declarations is not None or folder.is_dir():
+        from archive.config.declarations import load_declarations_dir, with_settings
 
-        policies.extend(load_declarations_dir(declarations))
+        policies.extend(with_settings(load_declarations_dir(folder), folder))
     _check_duplicates(policies)
     alerts = tuple(
         build_section(AlertSettings, t, f"{origin}: [[alert]] #{i + 1}")

@@ -18,13 +18,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from archive.config import PolicyConfig, Source, check_url, parse_selectors
+from archive.config import (
+    PolicyConfig,
+    Selector,
+    Source,
+    _language,
+    _policy_interval,
+    check_url,
+    parse_duration,
+    parse_selectors,
+)
 from archive.dates import DateError, parse_when
 from archive.errors import ConfigError
 
@@ -257,3 +267,166 @@ def policy_at(policy: PolicyConfig, when: datetime) -> PolicyConfig:
     if entry is None:
         return policy
     return dataclasses.replace(policy, sources=entry.sources)
+
+
+# ------------------------------------------------------------------ writing (the admin UI)
+
+SETTINGS_FILE = "policy-archive.toml"
+"""Beside the declarations: what the Open Terms Archive format has no key for (a policy's
+language and check interval), so the ``<Service>.json`` files stay valid declarations."""
+
+
+def selector_json(selector: Selector) -> str | dict[str, str]:
+    """A selector as a declaration writes it: a CSS string or a range object."""
+    if isinstance(selector, str):
+        return selector
+    keys = {
+        "startBefore": selector.start_before,
+        "startAfter": selector.start_after,
+        "endBefore": selector.end_before,
+        "endAfter": selector.end_after,
+    }
+    return {k: v for k, v in keys.items() if v is not None}
+
+
+def _selectors_json(selectors: tuple[Selector, ...]) -> Any:
+    items = [selector_json(s) for s in selectors]
+    return items[0] if len(items) == 1 else items
+
+
+def terms_entry(source: Source) -> dict[str, Any]:
+    """The terms entry of a one-page document, in Open Terms Archive's key order."""
+    entry: dict[str, Any] = {"fetch": source.url}
+    if source.select:
+        entry["select"] = _selectors_json(source.select)
+    if source.remove:
+        entry["remove"] = _selectors_json(source.remove)
+    if source.filters:
+        entry["filter"] = list(source.filters)
+    if source.js:
+        entry["executeClientScripts"] = True
+    return entry
+
+
+def dump_json(data: Any) -> bytes:
+    """A declaration or history file as Open Terms Archive writes them (2-space indent)."""
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def declaration_with(
+    current: bytes | None, service: str, type_: str, entry: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """The declaration file's data with ``type_`` set to ``entry`` (None: removed).
+
+    Returns None when no terms are left (the file is then deleted)."""
+    data: dict[str, Any] = {"name": service, "terms": {}}
+    if current is not None:
+        loaded = json.loads(current.decode("utf-8"))
+        if isinstance(loaded, dict) and isinstance(loaded.get("terms"), dict):
+            data = loaded
+    terms = dict(data["terms"])
+    if entry is None:
+        terms.pop(type_, None)
+    else:
+        terms[type_] = dict(entry)
+    if not terms:
+        return None
+    return {**data, "terms": terms}
+
+
+def history_with(
+    current: bytes | None, type_: str, previous: Mapping[str, Any], until: datetime
+) -> dict[str, Any]:
+    """The history file's data with ``previous`` (the entry being replaced) appended as valid
+    until ``until``."""
+    data: dict[str, Any] = {}
+    if current is not None:
+        loaded = json.loads(current.decode("utf-8"))
+        if isinstance(loaded, dict):
+            data = loaded
+    entries = list(data.get(type_, []))
+    stamp = until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    entries.append(
+        {**{k: v for k, v in previous.items() if k != "validUntil"}, "validUntil": stamp}
+    )
+    return {**data, type_: entries}
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(frozen=True)
+class PolicyExtras:
+    """A declared policy's settings kept in :data:`SETTINGS_FILE`."""
+
+    language: str | None = None
+    interval: str | None = None  # as typed, e.g. "6h" (validated)
+
+
+def load_settings_file(folder: Path) -> dict[tuple[str, str], PolicyExtras]:
+    """``{(service, type): extras}`` from ``folder``'s :data:`SETTINGS_FILE` (may be absent)."""
+    path = folder / SETTINGS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    out: dict[tuple[str, str], PolicyExtras] = {}
+    services = raw.get("policy", {})
+    if not isinstance(services, Mapping):
+        raise ConfigError(f'{path}: expected [policy."<service>"."<type>"] tables')
+    for service, types in services.items():
+        if not isinstance(types, Mapping):
+            raise ConfigError(f"{path}: policy {service!r}: expected a table per document type")
+        for type_, values in types.items():
+            where = f"{path}: policy {service!r} / {type_!r}"
+            if not isinstance(values, Mapping) or set(values) - {"language", "interval"}:
+                raise ConfigError(f"{where}: only language and interval may be set here")
+            try:
+                language = values.get("language")
+                if language is not None:
+                    _language(language, where)
+                interval = values.get("interval")
+                if interval is not None:
+                    _policy_interval(interval, where)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+            out[(service, type_)] = PolicyExtras(language, interval)
+    return out
+
+
+def dump_settings_file(extras: Mapping[tuple[str, str], PolicyExtras]) -> bytes:
+    lines = [
+        "# Written by Policy Archive's admin UI: the settings of the declarations in this folder",
+        "# that the Open Terms Archive format has no key for.",
+    ]
+    for (service, type_), values in sorted(extras.items()):
+        if values.language is None and values.interval is None:
+            continue
+        lines += ["", f"[policy.{_toml_string(service)}.{_toml_string(type_)}]"]
+        if values.language is not None:
+            lines.append(f"language = {_toml_string(values.language)}")
+        if values.interval is not None:
+            lines.append(f"interval = {_toml_string(values.interval)}")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def with_settings(policies: list[PolicyConfig], folder: Path) -> list[PolicyConfig]:
+    """``policies`` (loaded from ``folder``) with the language and interval its
+    :data:`SETTINGS_FILE` gives them."""
+    extras = load_settings_file(folder)
+    if not extras:
+        return policies
+    out = []
+    for policy in policies:
+        found = extras.get(policy.key)
+        if found is not None:
+            policy = dataclasses.replace(
+                policy,
+                language=found.language or policy.language,
+                interval=parse_duration(found.interval) if found.interval else policy.interval,
+            )
+        out.append(policy)
+    return out

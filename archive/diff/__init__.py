@@ -12,6 +12,11 @@ One time budget bounds each diff: diff-match-patch aligns words during its first
 whole-passage replacements and the diff says so (``coarse``): a request never runs unbounded.
 A diff between two commits never changes, so callers keep results in a :class:`DiffCache`.
 
+Each unit also has a *reading* (:mod:`archive.diff.reading`: the element it becomes on the
+policy page and the text a reader sees there), and each change is told apart unit by unit into
+wording, formatting-only and moved edits (:mod:`archive.diff.wording`): words added and
+removed count wording only, and the rendered diff marks the reading text.
+
 Sections come from every heading style (:mod:`archive.diff.sections`). The result serves every
 reader: the HTML views (:meth:`TextDiff.layout`), the JSON API (:meth:`TextDiff.as_json`), and,
 through :mod:`archive.diff.summary`, the change lists, feeds, e-mails and webhooks: one engine,
@@ -25,26 +30,39 @@ import re
 import sys
 import time
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from diff_match_patch import diff_match_patch
 
+from archive.diff.reading import Reading, reading_units
 from archive.diff.sections import heading as heading  # re-exported: one-line titles
 from archive.diff.sections import in_force, unit_headings
+from archive.diff.wording import (
+    DELETE,
+    EQUAL,
+    FORMATTING,
+    INSERT,
+    MOVED,
+    Edit,
+    Span,
+    edits_of_run,
+    find_moves,
+)
 from store.cache import LRU
 from store.git.versions import Version, VersionStore
 
 if TYPE_CHECKING:
     from archive.diff.summary import ChangeSummary
 
-EQUAL, INSERT, DELETE = "equal", "insert", "delete"
 DEFAULT_TIMEOUT = 0.3
 """Seconds one diff may take, about: past it, changed runs are whole replacements."""
 DMP_SHARE = 0.5
 """Share of the budget during which diff-match-patch aligns words (difflib after that)."""
 CALL_TIMEOUT = 0.1
 """Seconds one diff-match-patch call may take before the run is aligned with difflib."""
+CALL_SHARE = 0.25
+"""With a longer budget (a change summary's), one call may take this share of it instead."""
 DIFFLIB_MAX_CELLS = 4_000_000
 """Largest (old tokens × new tokens) run aligned with difflib; bigger ones are replaced whole."""
 DEFAULT_CONTEXT = 2
@@ -64,17 +82,6 @@ _PIECE_BEFORE = re.compile(r"\s*\S+")
 _DMP_OPS = {0: EQUAL, 1: INSERT, -1: DELETE}
 _TOKEN_BASE = 0x10000  # encode tokens outside the BMP: no surrogates, no control characters
 _MAX_TOKENS = 0x10FFFF - _TOKEN_BASE
-
-
-@dataclass(frozen=True)
-class Span:
-    """A piece of text that is unchanged, inserted or deleted."""
-
-    op: str
-    text: str
-
-    def as_json(self) -> dict[str, str]:
-        return {"op": self.op, "text": self.text}
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,13 @@ class Change:
     coarse: bool = False
     unit_sections: tuple[str | None, ...] = ()
     """The section in force at each unit of the new side (of the old side for a deletion)."""
+    edits: tuple[Edit, ...] = ()
+    """What a reader sees change, unit by unit (:mod:`archive.diff.wording`)."""
+
+    @property
+    def formatting_only(self) -> bool:
+        """Nothing a reader reads changed: every edit is formatting."""
+        return all(e.kind == FORMATTING for e in self.edits)
 
     @property
     def kind(self) -> str:
@@ -128,6 +142,14 @@ class LayoutItem:
     old_start: int = 0
     new_start: int = 0
 
+    @property
+    def anchor(self) -> str:
+        """The element id of a change: ``change-N`` (wording), ``formatting-N`` (formatting
+        only; those are numbered apart, so "next change" never lands on a hidden one)."""
+        if self.change is not None and self.change.formatting_only:
+            return f"formatting-{self.number}"
+        return f"change-{self.number}"
+
 
 @dataclass(frozen=True)
 class Hunk:
@@ -139,6 +161,7 @@ class Hunk:
     sections: tuple[str, ...]
     words_added: int
     words_removed: int
+    formatting_only: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -147,6 +170,7 @@ class Hunk:
             "sections": list(self.sections),
             "words_added": self.words_added,
             "words_removed": self.words_removed,
+            "formatting_only": self.formatting_only,
             "spans": [s.as_json() for s in self.spans],
         }
 
@@ -180,10 +204,36 @@ class TextDiff:
     coarse: bool
     elapsed: float
     first: bool = False
+    old_units: tuple[Reading, ...] = ()
+    new_units: tuple[Reading, ...] = ()
+    """What a reader sees of each unit of both texts (:mod:`archive.diff.reading`)."""
 
     @property
     def changes(self) -> tuple[Change, ...]:
         return tuple(s for s in self.segments if isinstance(s, Change))
+
+    @property
+    def wording(self) -> tuple[Change, ...]:
+        """The changes a reader reads (the others are formatting only)."""
+        return tuple(c for c in self.changes if not c.formatting_only)
+
+    @property
+    def edits(self) -> tuple[Edit, ...]:
+        return tuple(e for c in self.changes for e in c.edits)
+
+    @property
+    def wording_changes(self) -> int:
+        """Units whose words changed, appeared, went or moved."""
+        return sum(e.wording for e in self.edits)
+
+    @property
+    def formatting_changes(self) -> int:
+        """Units whose Markdown changed but not what a reader reads."""
+        return sum(e.kind == FORMATTING for e in self.edits)
+
+    @property
+    def moves(self) -> int:
+        return sum(e.kind == MOVED for e in self.edits)
 
     @property
     def words_added(self) -> int:
@@ -195,15 +245,16 @@ class TextDiff:
 
     @property
     def sections(self) -> tuple[str, ...]:
-        """Markdown headings of the sections touched, in document order, without repeats."""
-        return _unique(h for c in self.changes for h in c.sections)
+        """Headings of the sections whose wording changed (of every change when only the
+        formatting did), in document order, without repeats."""
+        return _unique(h for c in (self.wording or self.changes) for h in c.sections)
 
     def excerpts(self, limit: int = MAX_EXCERPTS) -> tuple[Excerpt, ...]:
         """The ``limit`` edits that change the most words, in document order (none for a
         first record: everything is new)."""
         if self.first:
             return ()
-        found = [e for c in self.changes for e in _excerpts(c)]
+        found = [x for e in self.edits if e.wording for x in _excerpts(e)]
         ranked = sorted(range(len(found)), key=lambda k: -found[k].weight)[:limit]
         return tuple(found[k] for k in sorted(ranked))
 
@@ -212,6 +263,7 @@ class TextDiff:
             "changes": len(self.changes),
             "words_added": self.words_added,
             "words_removed": self.words_removed,
+            "formatting_changes": self.formatting_changes,
             "sections": list(self.sections),
             "excerpts": [e.as_json() for e in self.excerpts()],
             "coarse": self.coarse,
@@ -221,15 +273,15 @@ class TextDiff:
         """Changes with ``context`` unchanged units around them; the rest marked ``hidden``."""
         items: list[LayoutItem] = []
         last = len(self.segments) - 1
-        number = 0
+        numbers = {False: 0, True: 0}  # wording changes and formatting-only ones, apart
         for i, seg in enumerate(self.segments):
             if isinstance(seg, Change):
-                number += 1
+                numbers[seg.formatting_only] += 1
                 items.append(
                     LayoutItem(
                         "change",
                         change=seg,
-                        number=number,
+                        number=numbers[seg.formatting_only],
                         old_start=seg.old_start,
                         new_start=seg.new_start,
                     )
@@ -286,12 +338,37 @@ class TextDiff:
                     sections=_unique(h for c in changes for h in c.sections),
                     words_added=sum(c.words_added for c in changes),
                     words_removed=sum(c.words_removed for c in changes),
+                    formatting_only=all(c.formatting_only for c in changes),
                 )
             )
         return hunks
 
     def as_json(self, context: int = DEFAULT_CONTEXT) -> dict[str, Any]:
-        return {"summary": self.summary(), "hunks": [h.as_json() for h in self.hunks(context)]}
+        return {
+            "summary": self.summary(),
+            "changes": [_edit_json(e) for e in self.edits],
+            "hunks": [h.as_json() for h in self.hunks(context)],
+        }
+
+
+def _edit_json(edit: Edit) -> dict[str, Any]:
+    """One unit's change: ``kind`` (replace, insert, delete, moved, moved-away, formatting),
+    ``from``/``to`` (1-based unit positions, null on the side it is missing from), its
+    reading-text spans, and for a table row its cells' spans."""
+    body: dict[str, Any] = {
+        "kind": edit.kind,
+        "from": None if edit.old is None else edit.old + 1,
+        "to": None if edit.new is None else edit.new + 1,
+        "section": edit.section or "",
+        "words_added": edit.words_added,
+        "words_removed": edit.words_removed,
+        "spans": [s.as_json() for s in edit.spans],
+    }
+    if edit.cells:
+        body["cells"] = [[s.as_json() for s in cell] for cell in edit.cells]
+    if edit.move:
+        body["move"] = edit.move
+    return body
 
 
 # --------------------------------------------------------------------------- computing
@@ -323,13 +400,30 @@ def diff_texts(old: str, new: str, *, timeout: float = DEFAULT_TIMEOUT) -> TextD
     budget = _Budget(timeout)
     (a, titles_a), (b, titles_b) = units_and_titles(old), units_and_titles(new)
     heads_a, heads_b = in_force(titles_a), in_force(titles_b)
+    read_a, read_b = reading_units(old), reading_units(new)
+    rough_words = False
+
+    def word_diff(x: str, y: str) -> list[Span]:
+        nonlocal rough_words
+        spans, rough = _word_diff([x], [y], budget)
+        rough_words = rough_words or rough
+        return spans
+
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    opcodes = matcher.get_opcodes()
+    runs = [
+        edits_of_run(read_a[i1:i2], read_b[j1:j2], i1, j1, word_diff, until=budget.dmp_until)
+        for op, i1, i2, j1, j2 in opcodes
+        if op != "equal"
+    ]
+    runs = find_moves(runs, read_a, read_b, word_diff, until=budget.dmp_until)
     segments: list[Segment] = []
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+    for op, i1, i2, j1, j2 in opcodes:
         if op == "equal":
             segments.append(Equal(i1, j1, tuple(a[i1:i2])))
             continue
         spans, rough = _word_diff(a[i1:i2], b[j1:j2], budget)
+        edits = tuple(_placed(e, heads_a, heads_b) for e in runs.pop(0))
         segments.append(
             Change(
                 old_start=i1,
@@ -338,14 +432,30 @@ def diff_texts(old: str, new: str, *, timeout: float = DEFAULT_TIMEOUT) -> TextD
                 new_end=j2,
                 spans=tuple(spans),
                 sections=_sections(titles_a, titles_b, heads_a, heads_b, i1, i2, j1, j2),
-                words_added=_count_words(spans, INSERT),
-                words_removed=_count_words(spans, DELETE),
+                words_added=sum(e.words_added for e in edits),
+                words_removed=sum(e.words_removed for e in edits),
                 coarse=rough,
                 unit_sections=tuple(heads_b[j1:j2] if j2 > j1 else heads_a[i1:i2]),
+                edits=edits,
             )
         )
-    coarse = any(isinstance(s, Change) and s.coarse for s in segments)
-    return TextDiff(tuple(segments), coarse, time.monotonic() - budget.started, first=not a)
+    coarse = rough_words or any(isinstance(s, Change) and s.coarse for s in segments)
+    return TextDiff(
+        tuple(segments),
+        coarse,
+        time.monotonic() - budget.started,
+        first=not a,
+        old_units=tuple(read_a),
+        new_units=tuple(read_b),
+    )
+
+
+def _placed(edit: Edit, heads_a: list[str | None], heads_b: list[str | None]) -> Edit:
+    """The edit with the section in force where a reader finds it (new side first)."""
+    if edit.new is not None:
+        return replace(edit, section=heads_b[edit.new])
+    assert edit.old is not None
+    return replace(edit, section=heads_a[edit.old])
 
 
 class _Budget:
@@ -353,6 +463,7 @@ class _Budget:
 
     def __init__(self, timeout: float) -> None:
         self.started = time.monotonic()
+        self.call_limit = max(CALL_TIMEOUT, timeout * CALL_SHARE)
         self.dmp_until = self.started + timeout * DMP_SHARE
         self.until = self.started + timeout
 
@@ -375,6 +486,8 @@ def _word_diff(old: list[str], new: list[str], budget: _Budget) -> tuple[list[Sp
     old_text, new_text = UNIT_SEPARATOR.join(old), UNIT_SEPARATOR.join(new)
     if not old_text or not new_text:
         return _replace(old_text, new_text), False
+    if time.monotonic() >= budget.until:  # spent: no alignment would run (see _align)
+        return _replace(old_text, new_text), True
     tokens_a, tokens_b = _tokens(old_text), _tokens(new_text)
     vocabulary: dict[str, str] = {}
     try:
@@ -392,7 +505,7 @@ def _align(a: str, b: str, budget: _Budget) -> list[tuple[int, str]] | None:
     """Token alignment as diff-match-patch tuples, or None when the budget does not allow one."""
     now = time.monotonic()
     if now < budget.dmp_until:
-        limit = min(CALL_TIMEOUT, budget.dmp_until - now)
+        limit = min(budget.call_limit, budget.dmp_until - now)
         dmp = diff_match_patch()
         dmp.Diff_Timeout = limit
         wall = time.time()
@@ -497,10 +610,6 @@ def _merge(spans: list[Span]) -> list[Span]:
     return out
 
 
-def _count_words(spans: list[Span], op: str) -> int:
-    return sum(len(_WORD.findall(s.text)) for s in spans if s.op == op)
-
-
 def _sections(
     titles_a: list[str | None],
     titles_b: list[str | None],
@@ -522,19 +631,15 @@ def _sections(
     return _unique(h for h in (where, *touched) if h)
 
 
-def _excerpts(change: Change) -> list[Excerpt]:
-    """Each edit of a change (a run of deleted and inserted spans) as a short excerpt, with a
-    few unchanged words of its paragraph around it; edits of white space or punctuation only
-    are left out."""
+def _excerpts(edit: Edit) -> list[Excerpt]:
+    """Each edit of a unit's reading text (a run of deleted and inserted spans) as a short
+    excerpt, with a few unchanged words of the unit around it; edits of white space or
+    punctuation only are left out."""
     out: list[Excerpt] = []
-    spans = change.spans
-    new_units = old_units = 0  # unit separators seen on each side: where the edit stands
+    spans = edit.spans
     k = 0
     while k < len(spans):
-        span = spans[k]
-        if span.op == EQUAL:
-            new_units += span.text.count(UNIT_SEPARATOR)
-            old_units += span.text.count(UNIT_SEPARATOR)
+        if spans[k].op == EQUAL:
             k += 1
             continue
         end = k
@@ -544,22 +649,18 @@ def _excerpts(change: Change) -> list[Excerpt]:
         after = "".join(s.text for s in spans[k:end] if s.op == INSERT)
         weight = len(_WORD.findall(before)) + len(_WORD.findall(after))
         if weight:
-            unit = old_units if change.kind == DELETE else new_units
-            where = change.unit_sections[min(unit, len(change.unit_sections) - 1)] or ""
-            lead = spans[k - 1].text.rsplit("\n", 1)[-1] if k else ""
-            trail = spans[end].text.split("\n", 1)[0] if end < len(spans) else ""
+            lead = spans[k - 1].text if k else ""
+            trail = spans[end].text if end < len(spans) else ""
             lead = "".join(_PIECE_AFTER.findall(lead)[-EXCERPT_CONTEXT:])
             trail = "".join(_PIECE_BEFORE.findall(trail)[:EXCERPT_CONTEXT])
             out.append(
                 Excerpt(
-                    where if change.unit_sections else "",
+                    edit.section or "",
                     _short(lead + before + trail) if before else "",
                     _short(lead + after + trail) if after else "",
                     weight,
                 )
             )
-        new_units += after.count(UNIT_SEPARATOR)
-        old_units += before.count(UNIT_SEPARATOR)
         k = end
     return out
 
@@ -593,6 +694,9 @@ def diff_size(diff: TextDiff) -> int:
         else:
             total += sum(sys.getsizeof(span.text) for span in seg.spans)
             total += sum(sys.getsizeof(name) for name in seg.sections)
+            total += sum(sys.getsizeof(s.text) for e in seg.edits for s in e.spans)
+    for unit in (*diff.old_units, *diff.new_units):
+        total += sys.getsizeof(unit) + sys.getsizeof(unit.text) * (2 if unit.cells else 1)
     return total
 
 

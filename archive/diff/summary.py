@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from archive.diff import (
-    DEFAULT_TIMEOUT,
     DELETE,
     EQUAL,
     INSERT,
@@ -40,7 +39,7 @@ from store.git.versions import Version, VersionStore
 
 log = logging.getLogger(__name__)
 
-FORMAT = "v1"
+FORMAT = "v2"
 """Version of the persisted summary: bump it when the summary's content changes."""
 META_PREFIX = f"diff-summary/{FORMAT}/"
 ELLIPSIS = "…"
@@ -70,6 +69,10 @@ class ChangeSummary:
     changes: int = 0
     first: bool = False
     coarse: bool = False
+    wording_changes: int = 0
+    formatting_changes: int = 0
+    """Units whose words changed (or moved), and units whose formatting only changed: words
+    added and removed count the wording only."""
 
     @classmethod
     def of(cls, diff: TextDiff) -> ChangeSummary:
@@ -81,6 +84,8 @@ class ChangeSummary:
             changes=len(diff.changes),
             first=diff.first,
             coarse=diff.coarse,
+            wording_changes=diff.wording_changes,
+            formatting_changes=diff.formatting_changes,
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -89,6 +94,7 @@ class ChangeSummary:
             "sections": list(self.sections),
             "words_added": self.words_added,
             "words_removed": self.words_removed,
+            "formatting_changes": self.formatting_changes,
             "excerpts": [e.as_json() for e in self.excerpts],
         }
 
@@ -98,6 +104,7 @@ class ChangeSummary:
                 **self.as_json(),
                 "weights": [e.weight for e in self.excerpts],
                 "changes": self.changes,
+                "wording_changes": self.wording_changes,
                 "first": self.first,
             },
             ensure_ascii=False,
@@ -118,15 +125,26 @@ class ChangeSummary:
             excerpts=excerpts,
             changes=data["changes"],
             first=data["first"],
+            wording_changes=data["wording_changes"],
+            formatting_changes=data["formatting_changes"],
         )
 
     def describe(self, max_sections: int = 5) -> str:
-        """One line: ``+6 / −1 words in Data retention, Cookies``."""
+        """One line: ``+6 / −1 words in Data retention, Cookies``; with formatting-only
+        changes, ``+6 / −1 words (3 wording changes, 42 formatting-only) in …``."""
         if self.first:
             return f"First record, {self.words_added:,} words"
         if not self.changes:
             return "No change in the text"
-        text = f"+{self.words_added:,} / −{self.words_removed:,} words"
+        if not self.wording_changes:
+            text = f"Formatting only: {_plural(self.formatting_changes, 'change')}"
+        else:
+            text = f"+{self.words_added:,} / −{self.words_removed:,} words"
+            if self.formatting_changes:
+                text += (
+                    f" ({_plural(self.wording_changes, 'wording change')},"
+                    f" {self.formatting_changes:,} formatting-only)"
+                )
         if self.sections:
             shown = ", ".join(self.sections[:max_sections])
             more = len(self.sections) - max_sections
@@ -134,12 +152,22 @@ class ChangeSummary:
         return text
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+SUMMARY_TIMEOUT = 2.0
+"""Seconds one summary's diff may take, about. A summary is computed once and kept, so it
+gets more time than an interactive diff (:data:`archive.diff.DEFAULT_TIMEOUT`): with 0.3 s,
+large diffs on a loaded server came out coarse."""
+
+
 class _Deferred(Exception):
     """The summary is not known yet and the caller's time budget is spent."""
 
 
 def meta_key(old: Version | None, new: Version) -> str:
-    """``diff-summary/v1/<service>/<type>/<old id or ->/<new id>`` (names hold no ``/``)."""
+    """``diff-summary/<FORMAT>/<service>/<type>/<old id or ->/<new id>`` (names hold no ``/``)."""
     return f"{META_PREFIX}{new.service}/{new.type}/{old.id if old else '-'}/{new.id}"
 
 
@@ -150,7 +178,7 @@ def summary_of(
     *,
     diffs: DiffCache,
     state: MetaStore | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float = SUMMARY_TIMEOUT,
 ) -> ChangeSummary:
     """The summary of the change from ``old`` (None: a first record) to ``new``: read from
     memory, else from ``state``, else computed from the diff (and stored in both)."""
@@ -165,7 +193,7 @@ def summary_within(
     diffs: DiffCache,
     state: MetaStore | None = None,
     deadline: float | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float = SUMMARY_TIMEOUT,
 ) -> ChangeSummary | None:
     """:func:`summary_of`, or None when it is not known yet and ``deadline`` (a
     :func:`time.monotonic` value) has passed: pages show what is known quickly, and what
@@ -194,7 +222,9 @@ def _lookup(
             raise _Deferred
         diff = diff_versions(versions, old, new, cache=diffs, timeout=timeout)
         summary = ChangeSummary.of(diff)
-        if state is not None and not summary.coarse:
+        # kept even when coarse: with the summary's budget a coarse diff is one too large to
+        # align word by word, and computing it again on every fresh server gives the same
+        if state is not None:
             try:
                 state.set_meta(key, summary.dumps())
             except StoreError as exc:  # a derived value: serve it, keep it in memory only
@@ -223,7 +253,7 @@ def passages(
     with the number left out. A first record has none (all of it is new)."""
     if diff.first:
         return [], 0
-    hunks = diff.hunks(context=1)
+    hunks = [h for h in diff.hunks(context=1) if not h.formatting_only]
     out = []
     for hunk in hunks[:limit]:
         spans = hunk.spans

@@ -26,6 +26,9 @@ from archive.fetch.model import Fetched
 from archive.fetch.status import REDIRECTS, content_type_error, status_error
 from archive.fetch.throttle import Throttle
 
+ERROR_PAGE_BYTES = 64 * 1024
+"""Bytes of an HTTP error page kept with the error (the rest is dropped; a page whose
+Content-Length says it is longer is not read at all)."""
 ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,application/pdf,*/*;q=0.8"
 
 
@@ -143,6 +146,9 @@ class HttpClient:
             if not 200 <= status <= 299
             else content_type_error(content_type, final_url, status)
         )
+        if error is not None and not 200 <= status <= 299:
+            self._keep_error_page(response, error, content_type, final_url)
+            raise error
         if error is not None:
             discard(response)
             raise error
@@ -158,6 +164,16 @@ class HttpClient:
             fetched_at=fetched_at,
             not_modified=False,
         )
+
+    def _keep_error_page(
+        self, response: BaseHTTPResponse, error: FetchError, content_type: str, url: str
+    ) -> None:
+        """Attach the start of an HTTP error page to ``error`` (the operator may look at it)."""
+        try:
+            body, _ = self._client.read(response, url, ERROR_PAGE_BYTES)
+        except FetchError:
+            return  # the error page itself broke off: the status says enough
+        error.body, error.content_type = body, content_type
 
     def _read_body(self, response: BaseHTTPResponse, url: str) -> bytes:
         """Read the decompressed body, failing as soon as it passes the size cap."""

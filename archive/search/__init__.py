@@ -1,7 +1,8 @@
 """Search as people type it: query syntax, options, and the API the CLI and the web UI call.
 
 Syntax: words must all occur somewhere in the policy (``retention 30 days``, ranked by BM25);
-``"30 days"`` is a phrase; ``OR``, ``AND``, ``NOT`` (or ``-word``) and parentheses combine;
+``"30 days"`` is a phrase, ``"retention days"~10`` the words in this order with at most 10 others
+between them; ``OR``, ``AND``, ``NOT`` (or ``-word``) and parentheses combine;
 ``retent*`` is a prefix; ``service:WorkOptima``, ``type:"Privacy Policy"`` and ``lang:fr``
 filter. A bad query raises :class:`QueryError` with a message that says how to fix it.
 """
@@ -55,12 +56,14 @@ MAX_TERMS = 64
 """Most words and phrases in one query."""
 MAX_DEPTH = 16
 """Deepest nesting of parentheses."""
+MAX_SLOP = 50
+"""Most words a proximity phrase (``"retention days"~10``) lets stand between its words."""
 MAX_LIMIT = 100
 """Most hits on one page of results."""
 MAX_PAGE = 1000
 """Highest page of results."""
 FIELD_NAMES = {"service": "service", "type": "type", "lang": "lang", "language": "lang"}
-_TOKEN = re.compile(r'\s*(?:(\()|(\))|"([^"]*)("?)|(\S+?)(?=[\s()"]|$))')
+_TOKEN = re.compile(r'\s*(?:(\()|(\))|"([^"]*)(?:"(?:~(\d+)(?=[\s()]|$))?|$)|(\S+?)(?=[\s()"]|$))')
 _FIELD = re.compile(r"^([A-Za-z_]+):(.*)$")
 _WORDCHAR = re.compile(r"\w")
 
@@ -82,6 +85,8 @@ class _Parser:
 
     @staticmethod
     def _tokenize(text: str) -> list[tuple[str, str]]:
+        """Tokens (kind, text); a phrase with a proximity (``"a b"~N``) is followed by a
+        ("slop", N) token."""
         tokens: list[tuple[str, str]] = []
         pos = 0
         while pos < len(text):
@@ -95,6 +100,8 @@ class _Parser:
                 tokens.append((")", ")"))
             elif m.group(3) is not None:
                 tokens.append(("phrase", m.group(3)))
+                if m.group(4):
+                    tokens.append(("slop", m.group(4)))
             elif m.group(5):
                 word = m.group(5)
                 # field:"quoted value" continues past the quote
@@ -175,7 +182,18 @@ class _Parser:
                 self.pos += 1
             return node
         if kind == "phrase":
-            return self._phrase(value)
+            slop = 0
+            if (tok := self.peek()) is not None and tok[0] == "slop":
+                self.pos += 1
+                slop = int(tok[1])
+                if slop > MAX_SLOP:
+                    raise QueryError(
+                        f'"…"~{tok[1]}: a proximity search allows at most {MAX_SLOP} words '
+                        'between the words of its phrase, e.g. "retention days"~10'
+                    )
+            return self._phrase(value, slop)
+        if kind == "slop":  # stray
+            return None
         if kind == "field":
             return self._field(value, quoted=True)
         if kind == ")":
@@ -190,12 +208,12 @@ class _Parser:
         if self.terms > MAX_TERMS:
             raise QueryError(f"the query has more than {MAX_TERMS} words; shorten it")
 
-    def _phrase(self, value: str) -> Node | None:
+    def _phrase(self, value: str, slop: int = 0) -> Node | None:
         words = [w for w in value.split() if _WORDCHAR.search(w)]
         if not words:
             return None
         self._count()
-        return Term(words[0]) if len(words) == 1 else Phrase(tuple(words))
+        return Term(words[0]) if len(words) == 1 else Phrase(tuple(words), slop)
 
     def _word(self, value: str) -> Node | None:
         if value.strip("*") == "":

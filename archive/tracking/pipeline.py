@@ -24,6 +24,7 @@ from archive.extract import EXTRACTOR_VERSION, extract_document, normalise
 from archive.fetch import Fetched, Fetcher
 from archive.fetch.browser import find_browser
 from archive.tracking.events import PolicyFailing, PolicyRecovered, VersionRecorded
+from archive.tracking.failed import FailedBodies, FailedPart
 from store.git.repository import blob_sha, now_utc
 from store.git.snapshots import Page
 from store.git.versions import CHANGE, FIRST_RECORD, NewVersion, Version
@@ -89,6 +90,13 @@ def finish_text(markdown: str) -> str:
     return normalise(markdown).strip() + "\n"
 
 
+def error_page(exc: FetchError) -> list[FailedPart]:
+    """The page a failed fetch received (an HTTP error page), if it kept one."""
+    if not exc.body:
+        return []
+    return [FailedPart(exc.url or "", exc.content_type, exc.body)]
+
+
 class Pipeline:
     """Tracks policies of one archive with one fetcher. Safe to call from several threads."""
 
@@ -98,6 +106,7 @@ class Pipeline:
         self.archive = archive
         self.fetcher = fetcher
         self.clock = clock
+        self.failed_bodies = FailedBodies.of(archive.config.data_dir)
         self._record_lock = threading.Lock()  # one commit + index update at a time
         self._batches = 0  # while a check() batch runs, the index is updated once at its end
         self._deferred = False  # run: the scheduler batches index updates itself
@@ -155,7 +164,9 @@ class Pipeline:
                 self._fetch(policy, source.url, source.js, state) for source in policy.sources
             ]
         except FetchError as exc:
-            return self._failed(policy, state, now, exc.reason, exc.transient)
+            return self._failed(
+                policy, state, now, exc.reason, exc.transient, parts=error_page(exc)
+            )
         validators = tuple(Validators(f.url, f.etag, f.last_modified) for f in fetched)
         ok_state = dataclasses.replace(
             state,
@@ -164,6 +175,7 @@ class Pipeline:
             failures=0,
             last_error=None,
             last_error_transient=None,
+            failing_since=None,
             validators=validators,
         )
         in_step = self._state_in_step(policy, state)
@@ -179,7 +191,8 @@ class Pipeline:
         try:
             text = self._extract(policy, pages)
         except ExtractError as exc:
-            return self._failed(policy, state, now, str(exc), transient=False)
+            parts = [FailedPart(p.url, p.content_type, p.body) for p in pages]
+            return self._failed(policy, state, now, str(exc), transient=False, parts=parts)
         return self._compare_and_record(policy, state, ok_state, pages, raw_hash, text, now)
 
     def check(
@@ -312,6 +325,7 @@ class Pipeline:
                         suspect_since=now,
                     )
                 )
+                self._forget_failed_fetch(policy, state)
                 return TrackResult(policy.service, policy.type, SUSPECT, reason)
         previous = versions.current(policy.service, policy.type) if head_id else None
         # The snapshot repository has its own lock: its commit does not wait for other
@@ -367,13 +381,31 @@ class Pipeline:
         return TrackResult(policy.service, policy.type, UNCHANGED)
 
     def _recovered(self, policy: PolicyConfig, old: PolicyState) -> None:
+        self._forget_failed_fetch(policy, old)
         if old.failures >= self.archive.config.schedule.failure_alert_after:
             self.archive.events.emit(PolicyRecovered(policy.service, policy.type, old.failures))
 
+    def _forget_failed_fetch(self, policy: PolicyConfig, old: PolicyState) -> None:
+        """A policy fetched again no longer needs the page of its last failure."""
+        if old.failures:
+            try:
+                self.failed_bodies.forget(policy.service, policy.type)
+            except OSError as exc:
+                log.warning("%s: could not remove its last failed fetch: %s", policy.label, exc)
+
     def _failed(
-        self, policy: PolicyConfig, state: PolicyState, now: datetime, reason: str, transient: bool
+        self,
+        policy: PolicyConfig,
+        state: PolicyState,
+        now: datetime,
+        reason: str,
+        transient: bool,
+        *,
+        parts: Sequence[FailedPart] = (),
     ) -> TrackResult:
+        """Count a failed check; keep what the site answered (``parts``), if anything."""
         failures = state.failures + 1
+        since = state.failing_since if state.failures else now  # None: began before it was kept
         self.archive.state.put(
             dataclasses.replace(
                 state,
@@ -381,8 +413,14 @@ class Pipeline:
                 failures=failures,
                 last_error=reason,
                 last_error_transient=transient,
+                failing_since=since,
             )
         )
+        if parts:
+            try:
+                self.failed_bodies.keep(policy.service, policy.type, parts, at=now, reason=reason)
+            except OSError as exc:  # evidence only: the failure is counted all the same
+                log.warning("%s: could not keep the failed fetch: %s", policy.label, exc)
         log.info("%s: check failed (%d in a row): %s", policy.label, failures, reason)
         if failures == self.archive.config.schedule.failure_alert_after:
             self.archive.events.emit(

@@ -20,6 +20,7 @@ from archive.alerts import LISTENERS, Worker
 from archive.app import Archive
 from archive.config import Config, PolicyConfig
 from archive.fetch import Fetcher
+from archive.manage.pickup import Pickup
 from archive.tracking.pipeline import FAILED, Pipeline, TrackResult
 from archive.tracking.scheduler import Scheduler
 from store.state import PolicyState
@@ -131,6 +132,7 @@ def run_archive(
         else ReportingPipeline(archive, fetcher, reporter)
     )
     scheduler = Scheduler(pipeline)
+    pickup = Pickup(scheduler)  # the admin UI's edits and check requests, without a restart
     server: Server | None = None
     server_thread = worker = None
     try:
@@ -145,9 +147,11 @@ def run_archive(
         log.warning("tracking %d policies; stop with Ctrl-C", len(config.policies))
         if reporter is not None:
             reporter.started(len(config.policies), server.url if server else None)
-        scheduler.start()
+        scheduler.start(policies=pickup.active())
+        pickup.start()
         stop.wait()
     finally:
+        pickup.stop()
         scheduler.shutdown(wait=True)
         if worker is not None:
             worker.stop()

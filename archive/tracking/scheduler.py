@@ -19,12 +19,13 @@ counted from the last gc recorded in state, so an archive restarted every day st
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -263,22 +264,42 @@ class Scheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
             timezone="UTC",
         )
+        self._slots: dict[str, tuple[PolicyConfig, timedelta, timedelta]] = {}
 
     def interval_of(self, policy: PolicyConfig) -> timedelta:
         return policy.interval or self.archive.config.schedule.interval
 
-    def add_jobs(self) -> int:
+    def add_jobs(
+        self,
+        policies: Iterable[PolicyConfig] | None = None,
+        *,
+        checking: Container[tuple[str, str]] = (),
+    ) -> int:
+        """Schedule ``policies`` (default: the config's) and only them: jobs of policies no
+        longer among them are removed, and a policy's job is replaced only when its
+        declaration or its slot changed (so ``run`` can call this again on every edit made in
+        the admin UI). A new job for a policy in ``checking`` (a check was asked for, which
+        runs now) starts at its next slot instead of at once. Returns the number scheduled."""
         config = self.archive.config
+        policies = list(config.policies if policies is None else policies)
         states = self.archive.state.all()
         now = now_utc()
         groups: dict[timedelta, list[PolicyConfig]] = {}
-        for policy in config.policies:
+        for policy in policies:
             groups.setdefault(self.interval_of(policy), []).append(policy)
-        for interval, policies in groups.items():
-            phases = spread((p.key for p in policies), interval)
+        wanted: set[str] = set()
+        for interval, members in groups.items():
+            phases = spread((p.key for p in members), interval)
             jitter = run_jitter(config.schedule.jitter, interval, len(phases))
-            for policy in policies:
+            for policy in members:
+                wanted.add(job_id(policy))
+                slot = (policy, phases[policy.key], interval)
+                if self._slots.get(job_id(policy)) == slot:
+                    continue
+                self._slots[job_id(policy)] = slot
                 state = states.get(policy.key) or PolicyState(policy.service, policy.type)
+                if policy.key in checking and state.last_check is None:
+                    state = dataclasses.replace(state, last_check=now)
                 self._scheduler.add_job(
                     self._run,
                     PhaseTrigger(phases[policy.key], interval, jitter),
@@ -288,7 +309,15 @@ class Scheduler:
                     replace_existing=True,
                     next_run_time=first_run(state, phases[policy.key], interval, now),
                 )
-        return len(config.policies)
+        for gone in set(self._slots) - wanted:
+            del self._slots[gone]
+            if self._scheduler.get_job(gone) is not None:
+                self._scheduler.remove_job(gone)
+        return len(policies)
+
+    def run_soon(self, func: Callable[..., object], *args: object) -> None:
+        """Run ``func(*args)`` now on the checking threads (an admin's check request)."""
+        self._scheduler.add_job(func, args=list(args), misfire_grace_time=None)
 
     def _run(self, policy: PolicyConfig) -> None:
         result = self.pipeline.track(policy)
@@ -309,8 +338,10 @@ class Scheduler:
             if job is not None:
                 job.modify(next_run_time=now_utc() + delay)
 
-    def start(self, *, paused: bool = False) -> None:
-        self.add_jobs()
+    def start(
+        self, *, paused: bool = False, policies: Iterable[PolicyConfig] | None = None
+    ) -> None:
+        self.add_jobs(policies)
         self.upkeep.start()
         self._scheduler.start(paused=paused)
 

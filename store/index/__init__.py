@@ -1,7 +1,9 @@
 """The search index: every version of every policy, searchable, derived from git.
 
-``open_index(path)`` gives the engine behind the :class:`SearchIndex` interface; nothing
-outside this package names the engine (whoosh) or its types. See
+``open_index(path, engine=...)`` gives an engine behind the :class:`SearchIndex` interface:
+``whoosh`` (the default, :mod:`store.index.engine`) or ``tantivy`` (:mod:`store.index.tantivy`).
+Nothing outside this package names an engine's types; each engine recognises only an index it
+wrote, so switching engines rebuilds the index instead of misreading it. See
 docs/decisions/0003-search-index.md for the design.
 """
 
@@ -32,6 +34,7 @@ from store.index.query import (
 )
 
 __all__ = [
+    "ENGINES",
     "TIME_BUDGET",
     "And",
     "FieldMatch",
@@ -58,10 +61,21 @@ __all__ = [
 ]
 
 
-def open_index(path: Path, *, readers: int = 2) -> SearchIndex:
-    """The search index stored in ``path``, read by at most ``readers`` searchers shared by
-    the process's threads. Opening reads nothing: a missing index reads as empty
-    (``exists()`` is False) until a writer's ``sync`` builds it."""
+ENGINES = ("whoosh", "tantivy")
+"""The search engines :func:`open_index` knows; the first is the default."""
+
+
+def open_index(path: Path, *, readers: int = 2, engine: str = ENGINES[0]) -> SearchIndex:
+    """The search index stored in ``path`` by ``engine``, read by at most ``readers``
+    searchers shared by the process's threads. Opening reads nothing: a missing index (or
+    one another engine wrote) reads as empty (``exists()`` is False) until a writer's
+    ``sync`` builds it."""
+    if engine == "tantivy":
+        from store.index.tantivy import TantivyIndex
+
+        return TantivyIndex(Path(path), readers=readers)
+    if engine != "whoosh":
+        raise ValueError(f"unknown search engine {engine!r}: choose one of {', '.join(ENGINES)}")
     from store.index.engine import WhooshIndex
 
     return WhooshIndex(Path(path), readers=readers)

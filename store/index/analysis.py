@@ -15,12 +15,21 @@ after folding splits 524). Stop words are kept: phrases stay exact (``do not sel
 
 The analyser is one tokenizer rather than whoosh's chain of filters: the same steps, a third
 less time, which is what indexing mostly costs.
+
+**Mixed languages.** A policy's text is indexed twice: stemmed with its language's stemmer, and
+word for word (folded, not stemmed). A query word is read in the *query's* language
+(:func:`query_language`): in a policy of that language (or one without a stemmer) it is its
+stemmed term, as before; in a policy of another language it is the text's own words that have
+the same stem in the query's language (:meth:`PolicyAnalyzer.same_stem`). So ``data`` does not
+find French ``date`` (French stems both to ``dat``; English keeps ``data`` and ``date``
+apart) and ``arbitration`` finds ``Arbitrators`` in a French text (English stems both to
+``arbitr``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from whoosh.analysis import Token, Tokenizer
@@ -51,8 +60,10 @@ STEMMED = tuple(
     if has_stemmer(lang)
 )
 ANALYSED = (*STEMMED, PLAIN)
-_WORD = re.compile(r"[^\W_]+(?:\.[^\W_]+)*")  # words; "e.g" and "example.com" are one
+WORD = re.compile(r"[^\W_]+(?:\.[^\W_]+)*")  # words; "e.g" and "example.com" are one
 _CACHE_LIMIT = 200_000
+DEFAULT_QUERY_LANGUAGE = "en" if "en" in STEMMED else PLAIN
+MIN_FORM_PREFIX = 3
 
 
 def field_language(lang: str | None) -> str:
@@ -110,7 +121,26 @@ class PolicyAnalyzer(Tokenizer):
         return result
 
     def terms(self, text: str) -> list[str]:
-        return [self.term(m.group()) for m in _WORD.finditer(text)]
+        return [self.term(m.group()) for m in WORD.finditer(text)]
+
+    def form_prefix(self, word: str) -> str:
+        """What every folded word with the stem of ``word`` starts with (stemmers cut
+        suffixes and may change a last letter or two: ``policies``, ``policy`` → ``polici``);
+        the whole word when that is under ``MIN_FORM_PREFIX`` letters."""
+        folded, stem = fold(word), self.term(word)
+        common = 0
+        for a, b in zip(folded, stem, strict=False):
+            if a != b:
+                break
+            common += 1
+        prefix = folded[: max(common - 1, MIN_FORM_PREFIX)]
+        return folded if len(prefix) >= len(folded) else prefix
+
+    def same_stem(self, word: str, candidates: Iterable[str]) -> list[str]:
+        """The folded words among ``candidates`` (words of a text, folded) that this analyser
+        stems as it stems ``word``, and ``word`` itself if it is among them."""
+        folded, stem = fold(word), self.term(word)
+        return sorted({c for c in candidates if c == folded or self.term(c) == stem})
 
     def __call__(  # type: ignore[override]
         self,
@@ -137,7 +167,7 @@ class PolicyAnalyzer(Tokenizer):
                 token.startchar, token.endchar = start_char, start_char + len(value)
             yield token
             return
-        for pos, match in enumerate(_WORD.finditer(value), start_pos):
+        for pos, match in enumerate(WORD.finditer(value), start_pos):
             word = match.group()
             token.text = term(word)
             token.boost = 1.0
@@ -154,7 +184,7 @@ class PolicyAnalyzer(Tokenizer):
 
 def words(text: str) -> Iterator[re.Match[str]]:
     """The words of ``text`` as the analysers see them (with their positions)."""
-    return _WORD.finditer(text)
+    return WORD.finditer(text)
 
 
 def detect_language(text: str, sample: int = 6000) -> str | None:
@@ -163,7 +193,7 @@ def detect_language(text: str, sample: int = 6000) -> str | None:
     Used only when the archive does not know a policy's language. A wrong "no idea" costs
     stemming; a wrong guess would stem with foreign rules, so the bar is high.
     """
-    words = [w.lower() for w in _WORD.findall(text[:sample])]
+    words = [w.lower() for w in WORD.findall(text[:sample])]
     if len(words) < 20:
         return None
     scores = sorted(
@@ -178,3 +208,30 @@ def detect_language(text: str, sample: int = 6000) -> str | None:
     if best >= 0.12 * len(words) and best >= 2 * second:
         return lang
     return None
+
+
+def query_language(words: Iterable[str], lang: str | None = None) -> str:
+    """The analyser a query's words are read with in policies of other languages: that of
+    ``lang`` (a ``lang:`` filter) if given; else the stemmed language with the most stop words
+    among the query's words (``de vos données`` is French), if one has more than any other;
+    else English."""
+    if lang:
+        return field_language(lang)
+    folded = [fold(w) for w in words]
+    scores = sorted(
+        ((sum(1 for w in folded if w in _folded_stops(x)), x) for x in STEMMED if x in stoplists),
+        reverse=True,
+    )
+    if scores and scores[0][0] and (len(scores) == 1 or scores[0][0] > scores[1][0]):
+        return scores[0][1]
+    return DEFAULT_QUERY_LANGUAGE
+
+
+_STOPS: dict[str, frozenset[str]] = {}
+
+
+def _folded_stops(lang: str) -> frozenset[str]:
+    stops = _STOPS.get(lang)
+    if stops is None:
+        stops = _STOPS[lang] = frozenset(fold(w) for w in stoplists[lang])
+    return stops

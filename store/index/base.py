@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from store.errors import UnknownVersionError
@@ -120,3 +120,21 @@ class SearchIndex(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release files and searchers."""
+
+
+def batches(
+    new: Sequence[Version], head: str | None, size: int
+) -> Iterator[tuple[Sequence[Version], str | None]]:
+    """Batches of about ``size`` versions that end on a commit boundary, with the commit each
+    ends at (the head an engine records once the batch is in): ``add`` commits batch by
+    batch, so an interrupted one keeps what it did."""
+    if not new:
+        yield new, head
+        return
+    start = 0
+    while start < len(new):
+        end = min(start + size, len(new))
+        while end < len(new) and new[end].id == new[end - 1].id:
+            end += 1
+        yield new[start:end], (head if end == len(new) else new[end - 1].id)
+        start = end

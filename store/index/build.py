@@ -14,13 +14,9 @@ so a killed rebuild leaves no worker behind.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
 import queue
-import signal
-import sys
-import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,10 +28,12 @@ from whoosh.writing import SegmentWriter
 
 from store.errors import StoreError
 from store.git.versions import Version, VersionStore
+from store.index.base import LanguageOf, Progress
+from store.index.processes import die_with_parent
 from store.index.schema import META, SCHEMA_VERSION
-from store.index.writer import DocumentSink, LanguageOf, VersionIndexer, read_text
+from store.index.source import read_text
+from store.index.writer import DocumentSink, VersionIndexer
 
-Progress = Callable[[int, int], None]
 LIMIT_MB = 512
 WORDS_PER_SEGMENT = 4_000_000  # keeps a worker's posting pool in memory (no spill to disk)
 REPORT_EVERY = 50
@@ -100,30 +98,6 @@ def build_part(job: BuildJob, report: Callable[[int], None]) -> list[Any]:
         versions.git.close()
         ix.close()
     return segments
-
-
-PR_SET_PDEATHSIG = 1
-WATCH_PARENT_EVERY = 0.5
-
-
-def die_with_parent(parent: int) -> None:
-    """End this process when ``parent`` (the process that started it) ends, even by SIGKILL."""
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
-                if os.getppid() != parent:  # it died before the signal was armed
-                    os._exit(1)
-                return
-        except (OSError, AttributeError):
-            pass
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            threading.Event().wait(WATCH_PARENT_EVERY)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
 def _worker(job: BuildJob, messages: Any, parent: int) -> None:

@@ -11,13 +11,11 @@ from __future__ import annotations
 import threading
 from array import array
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from functools import cached_property
+from dataclasses import dataclass
 
 from whoosh.reading import IndexReader
 
-from store.index.query import VersionRef
+from store.index.policies import Policies, PolicyInfo
 from store.index.schema import (
     BAG,
     LANG_BYTES,
@@ -159,45 +157,18 @@ def _contiguous(order: list[int], by_pid: dict[int, list[int]]) -> dict[int, int
     return out
 
 
-@dataclass
-class PolicyInfo:
-    pid: int
-    service: str
-    type: str
-    vids: list[str] = field(default_factory=list)
-    dates: array = field(default_factory=lambda: array("q"))
-    tzs: array = field(default_factory=lambda: array("h"))
-    ntoks: array = field(default_factory=lambda: array("i"))
-    langs: list[str | None] = field(default_factory=list)
-
-    @property
-    def count(self) -> int:
-        return len(self.vids)
-
-    @property
-    def lang(self) -> str | None:
-        return self.langs[-1] if self.langs else None
-
-    def when(self, seq: int) -> datetime:
-        return datetime.fromtimestamp(self.dates[seq], timezone(timedelta(minutes=self.tzs[seq])))
-
-    def ref(self, seq: int) -> VersionRef:
-        valid_to = self.when(seq + 1) if seq + 1 < self.count else None
-        return VersionRef(self.vids[seq], self.when(seq), valid_to)
-
-
-class Catalog:
+class Catalog(Policies):
     """Policies, versions and section runs of one generation of the index (read-only)."""
 
     def __init__(self, segments: list[SegmentView]) -> None:
         self.segments = segments
-        self.policies: dict[int, PolicyInfo] = {}
+        policies: dict[int, PolicyInfo] = {}
         for view in segments:
             for pid, service, type_ in view.policies:
-                self.policies[pid] = PolicyInfo(pid, service, type_)
+                policies[pid] = PolicyInfo(pid, service, type_)
         rows = sorted((v for view in segments for v in view.versions), key=lambda v: v[:2])
         for pid, _seq, vid, date, tz, ntok, lang in rows:
-            info = self.policies.get(pid)
+            info = policies.get(pid)
             if info is None:
                 continue
             info.vids.append(vid.hex())
@@ -205,7 +176,7 @@ class Catalog:
             info.tzs.append(tz)
             info.ntoks.append(ntok)
             info.langs.append(decode_lang(lang))
-        self.by_name = {(p.service, p.type): pid for pid, p in self.policies.items()}
+        super().__init__(policies)
         # the last version of an open run: the policy's latest
         self.latest = {pid: p.count - 1 for pid, p in self.policies.items()}
         self.sections = sum(view.sections for view in segments)
@@ -216,41 +187,11 @@ class Catalog:
         self.avg_length = (sum(lengths) / len(lengths)) if lengths else 1.0
         current = [p.ntoks[-1] for p in self.policies.values() if p.count]
         self.avg_current_length = (sum(current) / len(current)) if current else 1.0
-        self._lock = threading.Lock()  # catalogs are shared by threads
-        self._vids: dict[int, frozenset[str]] = {}  # built on demand, by :meth:`holds`
 
     def last(self, view: SegmentView, docnum: int) -> int:
         """The last version a section (or words document) stands for."""
         end = view.end[docnum]
         return end - 1 if end else self.latest.get(view.pid[docnum], -1)
-
-    def pid_of(self, service: str, type_: str) -> int | None:
-        return self.by_name.get((service, type_))
-
-    def holds(self, service: str, type_: str, vid: str) -> bool:
-        """Whether the index holds version ``vid`` (a full commit id) of that policy."""
-        pid = self.by_name.get((service, type_))
-        if pid is None:
-            return False
-        with self._lock:
-            ids = self._vids.get(pid)
-            if ids is None:
-                ids = self._vids[pid] = frozenset(self.policies[pid].vids)
-        return vid in ids
-
-    @cached_property
-    def doubled(self) -> list[tuple[str, str, str]]:
-        """(service, type, version id) of every version the index holds more than once
-        (none, unless an index was written before its writer skipped what it held)."""
-        out = []
-        for info in self.policies.values():
-            if len(set(info.vids)) != info.count:
-                seen: set[str] = set()
-                for vid in info.vids:
-                    if vid in seen:
-                        out.append((info.service, info.type, vid))
-                    seen.add(vid)
-        return out
 
 
 class CatalogCache:

@@ -26,11 +26,12 @@ from whoosh.index import LockError
 from store.errors import StoreError
 from store.git.versions import Version, VersionStore
 from store.index import build
-from store.index.analysis import ANALYSED, field_language
-from store.index.base import IndexStats, LanguageOf, Progress, SearchIndex
+from store.index.analysis import ANALYSED, field_language, query_language
+from store.index.base import IndexStats, LanguageOf, Progress, SearchIndex, batches
 from store.index.budget import Budget
 from store.index.folder import fresh_folder, swap_in
 from store.index.matching import Evaluator
+from store.index.policies import allowed_versions, policy_matches
 from store.index.query import (
     TIME_BUDGET,
     IndexDamagedError,
@@ -38,11 +39,15 @@ from store.index.query import (
     PolicyMatches,
     SearchQuery,
     SearchResults,
+    damaged,
+    query_lang_filter,
+    query_words,
 )
-from store.index.readers import READ_ERRORS, Reader, ReaderPool, damaged
-from store.index.results import allowed_versions, build_results, policy_matches
+from store.index.readers import READ_ERRORS, Reader, ReaderPool
+from store.index.results import build_results
 from store.index.schema import META, SCHEMA_VERSION, TIERS, build_schema, text_field
-from store.index.writer import DocumentSink, VersionIndexer, read_text
+from store.index.source import read_text
+from store.index.writer import DocumentSink, VersionIndexer
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +118,7 @@ class WhooshIndex(SearchIndex):
                 return SearchResults(query, 0, [], {"service": {}, "type": {}, "lang": {}})
             budget.restart_cpu()  # opening a searcher and its catalog is not the query's work
             searcher, catalog = reader.searcher, reader.catalog
-            allowed = allowed_versions(catalog, query)
+            allowed = allowed_versions(catalog.policies, query)
             current_only = not (query.history or query.date_from or query.date_to)
             ev = Evaluator(
                 searcher,
@@ -122,6 +127,9 @@ class WhooshIndex(SearchIndex):
                 allowed,
                 budget,
                 current_only=current_only,
+                qlang=query_language(
+                    query_words(query.tree), query.lang or query_lang_filter(query.tree)
+                ),
             )
             masks = ev.evaluate(query.tree) if allowed else {}
             results = build_results(query, searcher, catalog, ev, masks)
@@ -142,9 +150,10 @@ class WhooshIndex(SearchIndex):
                 allowed,
                 budget,
                 current_only=False,
+                qlang=query_language(query_words(node), query_lang_filter(node)),
             )
             masks = ev.evaluate(node) if allowed else {}
-            return policy_matches(catalog, masks)
+            return policy_matches(catalog.policies, masks)
 
     def stats(self) -> IndexStats:
         with self._readers.reader() as reader:
@@ -242,7 +251,7 @@ class WhooshIndex(SearchIndex):
             try:
                 indexer = VersionIndexer(DocumentSink(None), catalog, searcher, language_of)
                 seen = added = 0
-                for batch, batch_head in _batches(new, head):
+                for batch, batch_head in batches(new, head, BATCH_VERSIONS):
                     with self._writer(ix) as writer:
                         indexer.sink = DocumentSink(writer)
                         for version in batch:
@@ -321,19 +330,3 @@ class WhooshIndex(SearchIndex):
 
     def close(self) -> None:
         self._readers.close()
-
-
-def _batches(
-    new: Sequence[Version], head: str | None
-) -> Iterator[tuple[Sequence[Version], str | None]]:
-    """Batches of versions that end on a commit boundary, with the commit each ends at."""
-    if not new:
-        yield new, head
-        return
-    start = 0
-    while start < len(new):
-        end = min(start + BATCH_VERSIONS, len(new))
-        while end < len(new) and new[end].id == new[end - 1].id:
-            end += 1
-        yield new[start:end], (head if end == len(new) else new[end - 1].id)
-        start = end

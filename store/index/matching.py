@@ -13,10 +13,16 @@ Where a leaf is looked up depends on what is searched:
 
 Inside an ``AND``, leaves are evaluated rarest first and later ones only look at the policies
 still in the running, jumping through their postings (``skip_to``) when those are few.
+
+A word is read in the query's language (:func:`~store.index.analysis.query_language`): in the
+fields of that language, or of one without a stemmer, it is its stem (as written); in those of
+another stemmed language it is the texts' own words that the query's stemmer stems alike,
+looked up in the word-for-word twin fields (:meth:`Evaluator.forms`).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,9 +30,10 @@ from dataclasses import dataclass, field
 from whoosh import query as wq
 from whoosh.searching import Searcher
 
-from store.index.analysis import PLAIN, PolicyAnalyzer, fold
+from store.index.analysis import DEFAULT_QUERY_LANGUAGE, PLAIN, PolicyAnalyzer, fold
 from store.index.budget import Budget
-from store.index.catalog import Catalog, PolicyInfo, SegmentView
+from store.index.catalog import Catalog, SegmentView
+from store.index.policies import PolicyInfo, field_masks
 from store.index.postings import Masks, Posting, collect, read_all, read_only, read_phrase
 from store.index.query import (
     And,
@@ -40,23 +47,37 @@ from store.index.query import (
     QueryTooBroadError,
     Term,
 )
-from store.index.schema import CURRENT, PAST, WORDS, text_field
+from store.index.schema import (
+    CURRENT,
+    PAST,
+    WORDS,
+    is_words_field,
+    term_key,
+    text_field,
+    word_field,
+)
 
 K1, B = 1.2, 0.75
 MAX_EXPANSION = 128
 MIN_PREFIX = 2
 INFLECTED = 6
+MAX_FORM_CANDIDATES = 1024
+MAX_COMBINATIONS = 8
 
 
 @dataclass
 class Leaf:
     """A positive leaf: its weight, its matches (for scoring and snippets) and its index terms
-    per language (for highlighting). A leaf matched in words documents also keeps its terms
-    with the current-section field to find them in for snippets."""
+    per language and kind of field (:func:`~store.index.schema.term_key`; for highlighting).
+    A leaf matched in words documents also keeps its terms with the current-section field to
+    find them in for snippets."""
 
     idf: float
-    terms: dict[str, set[str]] = field(default_factory=dict)  # analyser -> terms
+    terms: dict[str, set[str]] = field(default_factory=dict)  # term_key -> terms
     in_sections: list[tuple[str, str]] = field(default_factory=list)  # (cur_ field, term)
+    # a word's (section field, term) pairs, where its positions are (for proximity)
+    section_terms: list[tuple[str, str]] = field(default_factory=list)
+    required: bool = True  # not under an OR: every hit holds it (proximity counts it)
     postings: dict[int, list[Posting]] = field(default_factory=dict)
 
 
@@ -72,6 +93,7 @@ class Evaluator:
         deadline: Budget,
         *,
         current_only: bool,
+        qlang: str = DEFAULT_QUERY_LANGUAGE,
     ) -> None:
         self.searcher = searcher
         self.catalog = catalog
@@ -85,6 +107,12 @@ class Evaluator:
         self.sections_n = max(catalog.sections, 1)
         self.words_n = max(catalog.words_docs, 1)
         self.section_tiers = (CURRENT,) if current_only else (CURRENT, PAST)
+        self.qlang = qlang  # the query's language (:func:`~store.index.analysis.query_language`)
+        # the schema's analysers: their caches of stems outlive the query
+        self.qanalyser = self._analyser(qlang)
+        self.plain = self._analyser(PLAIN)
+        self._forms: dict[tuple[str, str], list[str]] = {}
+        self._alternatives = 0  # depth of ORs being evaluated
 
     # ------------------------------------------------------------------ tree
 
@@ -99,9 +127,13 @@ class Evaluator:
             return self._and(node, cand, positive)
         if isinstance(node, Or):
             out: Masks = {}
-            for child in node.children:
-                for pid, mask in self.evaluate(child, cand, positive).items():
-                    out[pid] = out.get(pid, 0) | mask
+            self._alternatives += 1
+            try:
+                for child in node.children:
+                    for pid, mask in self.evaluate(child, cand, positive).items():
+                        out[pid] = out.get(pid, 0) | mask
+            finally:
+                self._alternatives -= 1
             return out
         if isinstance(node, Not):
             base = self.allowed if cand is None else cand
@@ -147,26 +179,7 @@ class Evaluator:
     # ------------------------------------------------------------------ fields
 
     def _field(self, node: FieldMatch, cand: Masks | None) -> Masks:
-        want = node.value.casefold()
-        out: Masks = {}
-        for pid, mask in (self.allowed if cand is None else cand).items():
-            info = self.catalog.policies[pid]
-            if node.name == "lang":
-                bits = 0
-                for seq, lang in enumerate(info.langs):
-                    value = (lang or "").casefold()
-                    if _matches(value, want, node.prefix) or _matches(
-                        value.split("-")[0], want, node.prefix
-                    ):
-                        bits |= 1 << seq
-                mask &= bits
-            else:
-                value = info.service if node.name == "service" else info.type
-                if not _matches(value.casefold(), want, node.prefix):
-                    continue
-            if mask:
-                out[pid] = mask
-        return out
+        return field_masks(self.catalog.policies, node, self.allowed if cand is None else cand)
 
     # ------------------------------------------------------------------ leaves
 
@@ -175,31 +188,39 @@ class Evaluator:
         assert isinstance(analyzer, PolicyAnalyzer)
         return analyzer
 
+    def _foreign(self, lang: str) -> bool:
+        """Whether words are looked up word for word in the fields of ``lang`` (a stemmed
+        language other than the query's), rather than as that language's stems."""
+        return lang != PLAIN and lang != self.qlang
+
+    def _tiers(self) -> tuple[str, ...]:
+        return (WORDS,) if self.current_only else self.section_tiers
+
     def _term_plan(self, word: str) -> Iterator[tuple[str, str | tuple[str, ...]]]:
         """(field, term) for a word read as one term, (field, terms) for one that analyses
         into several (``e-mail``), in every field the word is looked up in."""
         for lang in self.langs:
-            terms = tuple(self._analyser(lang).terms(word))
+            foreign = self._foreign(lang)
+            name_of = word_field if foreign else text_field
+            terms = tuple((self.plain if foreign else self._analyser(lang)).terms(word))
             if len(terms) == 1:
-                tiers = (WORDS,) if self.current_only else self.section_tiers
-                for tier in tiers:
-                    yield text_field(lang, tier), terms[0]
+                for tier in self._tiers():
+                    yield name_of(lang, tier), terms[0]
             elif terms:
                 for tier in self.section_tiers:
-                    yield text_field(lang, tier), terms
+                    yield name_of(lang, tier), terms
 
     def _leaf(self, node: Term | Prefix | Phrase, cand: Masks | None, positive: bool) -> Masks:
-        leaf = Leaf(0.0)
+        self.deadline.check()
+        leaf = Leaf(0.0, required=not self._alternatives)
         queries: list[tuple[str, wq.Query]] = []
         if isinstance(node, Prefix):
             df = self._prefix(node, leaf, queries)
-        elif isinstance(node, Term) and len(node.text) >= INFLECTED:
+        elif isinstance(node, Term):
             df = self._word(node.text, leaf, queries)
         else:
-            df = self._phrase(
-                node.words if isinstance(node, Phrase) else (node.text,), leaf, queries
-            )
-        words = any(name.startswith(WORDS) for name, _ in queries)
+            df = self._phrase(node.words, leaf, queries, node.slop)
+        words = any(is_words_field(name) for name, _ in queries)
         n = self.words_n if words else self.sections_n
         df = min(df, n)
         leaf.idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
@@ -210,31 +231,46 @@ class Evaluator:
             self.leaves.append(leaf)
         return out
 
-    def _terms(self, lang: str, terms: Sequence[str], leaf: Leaf, queries: list) -> float:
-        """Queries for analysed ``terms`` (one word, or a phrase) in one language; returns the
-        number of documents that may match (for idf)."""
+    def _terms(
+        self,
+        lang: str,
+        terms: Sequence[str],
+        leaf: Leaf,
+        queries: list,
+        *,
+        raw: bool = False,
+        slop: int = 0,
+        word: bool = False,
+    ) -> float:
+        """Queries for analysed ``terms`` (one word, or a phrase) in one language (``raw``:
+        in its word-for-word fields); returns the number of documents that may match (for
+        idf). ``word``: the terms stand for a word of the query (whose positions count for
+        proximity)."""
         if not terms:
             return 0
-        leaf.terms.setdefault(lang, set()).update(terms)
+        name_of = word_field if raw else text_field
+        leaf.terms.setdefault(term_key(lang, raw), set()).update(terms)
         if len(terms) == 1:
-            tiers = (WORDS,) if self.current_only else self.section_tiers
+            tiers = self._tiers()
             for tier in tiers:
-                name = text_field(lang, tier)
+                name = name_of(lang, tier)
                 queries.append((name, wq.Term(name, terms[0])))
             if self.current_only:
-                leaf.in_sections.append((text_field(lang, CURRENT), terms[0]))
+                leaf.in_sections.append((name_of(lang, CURRENT), terms[0]))
+            if word:
+                leaf.section_terms.extend((name_of(lang, t), terms[0]) for t in self.section_tiers)
         else:
             tiers = self.section_tiers
             for tier in tiers:
-                name = text_field(lang, tier)
-                queries.append((name, wq.Phrase(name, list(terms))))
-        return sum(min(self.df(text_field(lang, tier), t) for t in terms) for tier in tiers)
+                name = name_of(lang, tier)
+                queries.append((name, wq.Phrase(name, list(terms), slop=slop + 1)))
+        return sum(min(self.df(name_of(lang, tier), t) for t in terms) for tier in tiers)
 
     def df(self, name: str, term: str) -> float:
         """Live documents of field ``name`` holding ``term``. whoosh counts deleted documents
         until a merge drops them (each change deletes a words document), so each segment's
         count is scaled by the share of its documents of that kind still live."""
-        kind = 1 if name.startswith(WORDS) else 0
+        kind = 1 if is_words_field(name) else 0
         return sum(
             sub.reader().doc_frequency(name, term) * view.live_share[kind]
             for sub, view in zip(self.subs, self.catalog.segments, strict=True)
@@ -247,18 +283,19 @@ class Evaluator:
                 f"{node.text}* is too short a prefix: give at least {MIN_PREFIX} letters"
             )
         df = 0.0
-        tiers = (WORDS,) if self.current_only else self.section_tiers
         for lang in self.langs:
+            raw = self._foreign(lang)
+            name_of = word_field if raw else text_field
             expanded: set[str] = set()
-            for tier in tiers:
-                expanded |= self._expand(text_field(lang, tier), prefix, limit=MAX_EXPANSION)
+            for tier in self._tiers():
+                expanded |= self._expand(name_of(lang, tier), prefix, limit=MAX_EXPANSION)
                 if len(expanded) > MAX_EXPANSION:
                     raise QueryTooBroadError(
                         f"{node.text}* matches more than {MAX_EXPANSION} different words; "
                         "type more letters before the *"
                     )
             for term in sorted(expanded):
-                df = max(df, self._terms(lang, [term], leaf, queries))
+                df = max(df, self._terms(lang, [term], leaf, queries, raw=raw, word=True))
         return df
 
     def _expand(self, name: str, prefix: str, limit: int) -> set[str]:
@@ -269,42 +306,85 @@ class Evaluator:
                 break
         return found
 
+    def forms(self, lang: str, word: str) -> list[str]:
+        """The words of the texts of ``lang`` (folded) that the query's language stems as it
+        stems ``word`` (English ``arbitration``: ``arbitrators``, ``arbitre``; ``data``: not
+        ``date``): how a word is looked up in a policy of another stemmed language."""
+        key = (lang, word)
+        cached = self._forms.get(key)
+        if cached is not None:
+            return cached
+        prefix = self.qanalyser.form_prefix(word)
+        candidates: set[str] = set()
+        for tier in self._tiers():
+            candidates |= self._expand(word_field(lang, tier), prefix, MAX_FORM_CANDIDATES)
+        found = self.qanalyser.same_stem(word, candidates)
+        self._forms[key] = found
+        return found
+
     def _word(self, word: str, leaf: Leaf, queries: list) -> float:
-        """A long word: in languages without a stemmer, also its inflections (the word and
-        the words sharing all but its last two letters and at most three more letters:
-        ``isikuandmed`` also finds ``isikuandmete``, ``isikuandmeid``)."""
+        """One word, in each language: its stem (the query's language), its forms (another
+        stemmed language: :meth:`forms`), or as written (no stemmer); there a word of
+        ``INFLECTED`` letters or more also finds its inflections (the words sharing all but its
+        last two letters and at most three more letters: ``isikuandmed`` also finds
+        ``isikuandmete``, ``isikuandmeid``)."""
         df = 0.0
         for lang in self.langs:
+            if self._foreign(lang):
+                folded = self.plain.terms(word)
+                if len(folded) != 1:
+                    df = max(df, self._terms(lang, folded, leaf, queries, raw=True))
+                    continue
+                for form in self.forms(lang, word):
+                    df = max(df, self._terms(lang, [form], leaf, queries, raw=True, word=True))
+                continue
             terms = self._analyser(lang).terms(word)
-            if lang != PLAIN or len(terms) != 1:
-                df = max(df, self._terms(lang, terms, leaf, queries))
+            if lang != PLAIN or len(terms) != 1 or len(word) < INFLECTED:
+                df = max(df, self._terms(lang, terms, leaf, queries, word=True))
                 continue
             term = terms[0]
             stem = term[: max(INFLECTED - 1, len(term) - 2)]
-            tiers = (WORDS,) if self.current_only else self.section_tiers
             forms = {term}
-            for tier in tiers:
+            for tier in self._tiers():
                 forms |= {
                     t
                     for t in self._expand(text_field(lang, tier), stem, MAX_EXPANSION)
                     if len(t) <= len(term) + 3
                 }
             for form in sorted(forms):
-                df = max(df, self._terms(lang, [form], leaf, queries))
+                df = max(df, self._terms(lang, [form], leaf, queries, word=True))
         return df
 
-    def _phrase(self, words: Sequence[str], leaf: Leaf, queries: list) -> float:
+    def _phrase(self, words: Sequence[str], leaf: Leaf, queries: list, slop: int = 0) -> float:
         df = 0.0
         for lang in self.langs:
-            terms = [t for w in words for t in self._analyser(lang).terms(w)]
-            df = max(df, self._terms(lang, terms, leaf, queries))
+            if not self._foreign(lang):
+                terms = [t for w in words for t in self._analyser(lang).terms(w)]
+                df = max(df, self._terms(lang, terms, leaf, queries, slop=slop))
+                continue
+            for combo in self._combinations(lang, words):
+                df = max(df, self._terms(lang, combo, leaf, queries, raw=True, slop=slop))
         return df
+
+    def _combinations(self, lang: str, words: Sequence[str]) -> list[list[str]]:
+        """A phrase in a policy of another language: each word one of its forms (at most
+        ``MAX_COMBINATIONS`` phrases; beyond, each word as written)."""
+        choices: list[list[str]] = []
+        for word in words:
+            folded = self.plain.terms(word)
+            if len(folded) == 1:
+                choices.append(self.forms(lang, word) or folded)
+            else:
+                choices.extend([t] for t in folded)
+        if math.prod(len(c) for c in choices) > MAX_COMBINATIONS:
+            return [[t for w in words for t in self.plain.terms(w)]]
+        return [list(c) for c in itertools.product(*choices)]
 
     # ------------------------------------------------------------------ postings
 
     def _scan(self, name: str, q: wq.Query, cand: Masks | None, out: Masks, leaf: Leaf) -> None:
         base = self.allowed if cand is None else cand
-        words = name.startswith(WORDS)
+        words = is_words_field(name)
         for seg, (sub, view) in enumerate(zip(self.subs, self.catalog.segments, strict=True)):
             reader = sub.reader()
             if isinstance(q, wq.Phrase):
@@ -313,7 +393,13 @@ class Evaluator:
                 if cand is not None and self._few(cand, view, rarest, words):
                     docs = self._docs(cand, view, words)
                 blocks = read_phrase(
-                    reader, name, list(q.words), self.deadline, docs, self._settled(view, base, out)
+                    reader,
+                    name,
+                    list(q.words),
+                    self.deadline,
+                    docs,
+                    self._settled(view, base, out),
+                    slop=q.slop - 1,
                 )
                 collect(blocks, seg, view, self.catalog.latest, base, out, leaf.postings)
                 continue
@@ -402,10 +488,6 @@ class Evaluator:
                         for d, w in zip(ids, weights, strict=True):
                             note(owner[d], seg, d, i, w)
         return found
-
-
-def _matches(value: str, want: str, prefix: bool) -> bool:
-    return value.startswith(want) if prefix else value == want
 
 
 def bm25(leaves: list[Leaf], pid: int, seq: int, info: PolicyInfo, avg: float) -> float:

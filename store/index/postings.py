@@ -3,8 +3,9 @@ and turning the documents that matched into bit sets of versions per policy."""
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.matching import Matcher
@@ -12,10 +13,10 @@ from whoosh.reading import IndexReader
 
 from store.index.budget import Budget
 from store.index.catalog import SegmentView
+from store.index.policies import Masks
 
 CHECK_EVERY = 2048
 
-Masks = dict[int, int]  # pid -> bit set of versions (bit k: version k)
 Blocks = Iterator[tuple[Sequence[int], Sequence[float]]]
 
 # A document that matched a leaf: the versions it stands for (first, last), how often it
@@ -79,6 +80,50 @@ def skip(matcher: Matcher, target: int) -> None:
         return
 
 
+def values_of(
+    matcher: Matcher, docs: list[int], df: int, deadline: Budget, *, values: bool = True
+) -> Iterator[tuple[int, Any]]:
+    """(docnum, encoded value, or None without ``values``) of the matcher's postings among
+    ``docs`` (sorted; ``df``: the number of postings): jumping from one to the next when they
+    are few against the postings, else a decoded block at a time (whoosh's on-disk
+    postings)."""
+    if not docs:
+        return
+    if type(matcher) is W3LeafMatcher and len(docs) * 8 > df:
+        wanted = set(docs)
+        last = docs[-1]
+        count = 0
+        while matcher.is_active():
+            if matcher._ids is None:
+                matcher._read_ids()
+            ids = matcher._ids
+            if values and matcher._values is None:
+                matcher._read_values()
+            for j in range(matcher._i, len(ids)):
+                d = ids[j]
+                if d in wanted:
+                    yield d, (matcher._values[j] if values else None)
+            count += len(ids)
+            if count > CHECK_EVERY:
+                count = 0
+                deadline.check()
+            if ids[-1] >= last:
+                return
+            matcher._next_block()
+        return
+    for i, docnum in enumerate(docs):
+        if not matcher.is_active():
+            return
+        if matcher.id() < docnum:
+            skip(matcher, docnum)
+            if not matcher.is_active():
+                return
+        if matcher.id() == docnum:
+            yield docnum, (matcher.value() if values else None)
+        if i % CHECK_EVERY == CHECK_EVERY - 1:
+            deadline.check()
+
+
 def read_only(matcher: Matcher, docs: list[int], deadline: Budget) -> Blocks:
     """The postings of these documents (sorted), jumping from one to the next."""
     ids: list[int] = []
@@ -137,6 +182,25 @@ def collect(
             acc = 0
 
 
+def near_count(positions: Sequence[Sequence[int]], slop: int) -> int:
+    """How many occurrences of the first word begin the words in order (each at a position
+    after the one before) with at most ``slop`` other words between them in all."""
+    count = 0
+    n = len(positions)
+    for start in positions[0]:
+        at = start
+        for later in positions[1:]:
+            i = bisect_right(later, at)
+            if i == len(later):
+                return count  # no later start can do better
+            at = later[i]
+            if at - start - (n - 1) > slop:
+                break
+        else:
+            count += 1
+    return count
+
+
 def read_phrase(
     reader: IndexReader,
     name: str,
@@ -144,9 +208,11 @@ def read_phrase(
     deadline: Budget,
     docs: list[int] | None = None,
     jump: Callable[[int], int | None] | None = None,
+    slop: int = 0,
 ) -> Blocks:
-    """Documents of field ``name`` where ``terms`` occur next to each other, in order, with
-    the number of occurrences; only ``docs`` (sorted) if given.
+    """Documents of field ``name`` where ``terms`` occur next to each other, in order (with
+    at most ``slop`` other words between them in all), with the number of occurrences; only
+    ``docs`` (sorted) if given.
 
     A leapfrog join of the terms' postings, rarest first, then a check of positions. After a
     match, ``jump(docnum)`` may name the next document worth looking at (the next policy's,
@@ -197,9 +263,12 @@ def read_phrase(
         if behind is not None:
             d = advance(behind)
             continue
-        first = decode(matchers[0].value())
-        rest = [set(decode(m.value())) for m in matchers[1:]]
-        count = sum(1 for p in first if all(p + i in s for i, s in enumerate(rest, 1)))
+        if slop:
+            count = near_count([decode(m.value()) for m in matchers], slop)
+        else:
+            first = decode(matchers[0].value())
+            rest = [set(decode(m.value())) for m in matchers[1:]]
+            count = sum(1 for p in first if all(p + i in s for i, s in enumerate(rest, 1)))
         target = None
         if count:
             yield [d], [float(count)]

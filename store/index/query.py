@@ -3,17 +3,23 @@
 A query is a small tree (:data:`Node`) built by :mod:`archive.search` from what a person typed;
 an engine evaluates it with *document-level* meaning: a node matches a version of a policy when
 the version's whole text satisfies it (all words of ``retention 30 days`` anywhere in the
-policy, not necessarily in one paragraph). Phrases must occur within one section.
+policy, not necessarily in one paragraph). Phrases must occur within one section (across
+its paragraph breaks). Which analyser reads a word depends on the query's language
+(:func:`store.index.analysis.query_language`).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from store.errors import StoreError
+
+log = logging.getLogger(__name__)
 
 FIELDS = ("service", "type", "lang")
 TIME_BUDGET = 3.0
@@ -32,6 +38,16 @@ class IndexBusyError(StoreError):
 
 class IndexDamagedError(StoreError):
     """The index cannot be read (a truncated or corrupt file): rebuild it from git."""
+
+
+def damaged(path: Path, exc: BaseException) -> IndexDamagedError:
+    """The one-line error for an index whose files cannot be read."""
+    detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+    log.debug("reading the search index in %s failed", path, exc_info=exc)
+    return IndexDamagedError(
+        f"the search index in {path} is damaged and cannot be read ({detail}); "
+        "rebuild it with `policy-archive reindex`"
+    )
 
 
 # --------------------------------------------------------------------------- the query tree
@@ -53,9 +69,11 @@ class Prefix:
 
 @dataclass(frozen=True)
 class Phrase:
-    """Words in this order, next to each other, within one section of the text."""
+    """Words in this order within one section of the text: next to each other, or with at
+    most ``slop`` other words between them in all (``"retention days"~10``)."""
 
     words: tuple[str, ...]
+    slop: int = 0
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,35 @@ class Not:
 
 
 Node = Term | Prefix | Phrase | FieldMatch | MatchAll | And | Or | Not
+
+
+def query_words(node: Node) -> list[str]:
+    """The words a query searches for (of its terms, prefixes and phrases), in order."""
+    if isinstance(node, Term | Prefix):
+        return [node.text]
+    if isinstance(node, Phrase):
+        return list(node.words)
+    if isinstance(node, And | Or):
+        return [w for child in node.children for w in query_words(child)]
+    if isinstance(node, Not):
+        return query_words(node.child)
+    return []
+
+
+def query_lang_filter(node: Node) -> str | None:
+    """The language a query asks for with ``lang:`` (not negated, not a prefix), when it names
+    exactly one; else None."""
+    found: set[str] = set()
+
+    def visit(n: Node) -> None:
+        if isinstance(n, FieldMatch) and n.name == "lang" and not n.prefix:
+            found.add(n.value.casefold())
+        elif isinstance(n, And | Or):
+            for child in n.children:
+                visit(child)
+
+    visit(node)
+    return found.pop() if len(found) == 1 else None
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ and one directory listing, whether the index changed (a commit, or a rebuilt fol
 in); only then is a new searcher opened, and the catalog read (shared, see
 :class:`~store.index.catalog.CatalogCache`).
 
-Any error while reading the index's files means it is damaged: :func:`damaged` turns it into
-an :class:`IndexDamagedError` that says how to fix it.
+Any error while reading the index's files means it is damaged: :func:`~store.index.query.damaged`
+turns it into an :class:`IndexDamagedError` that says how to fix it.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from store.errors import StoreError
 from store.index.budget import Budget
 from store.index.catalog import Catalog, CatalogCache
 from store.index.mapped import MappedStorage
-from store.index.query import IndexBusyError, IndexDamagedError
+from store.index.query import IndexBusyError, damaged
 from store.index.schema import SCHEMA_VERSION, build_schema
 
 log = logging.getLogger(__name__)
@@ -57,16 +57,6 @@ _TOC = re.compile(r"^_MAIN_(\d+)\.toc$")
 SWAP_RETRIES = 3
 WAIT = 30.0
 """Seconds a caller without a time budget waits for a free searcher."""
-
-
-def damaged(path: Path, exc: BaseException) -> IndexDamagedError:
-    """The one-line error for an index whose files cannot be read."""
-    detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
-    log.debug("reading the search index in %s failed", path, exc_info=exc)
-    return IndexDamagedError(
-        f"the search index in {path} is damaged and cannot be read ({detail}); "
-        "rebuild it with `policy-archive reindex`"
-    )
 
 
 def generation(path: Path) -> tuple[int, int] | None:

@@ -6,9 +6,13 @@
   version), ``ntok`` (words); stored ``hash``; and the text, stored for snippets, in the field
   of its tier and of the policy's language: ``cur_en`` while the run is open, ``old_en`` once it
   closed (``cur_xx``/``old_xx`` for languages without a stemmer). A query on current versions
-  reads only the ``cur_`` postings, however long the history.
+  reads only the ``cur_`` postings, however long the history. Beside each stemmed field, its
+  *word-for-word* twin (``wcur_fr``, ``wold_fr``; not stored): the same text folded but not
+  stemmed, where words of another language than the policy's are looked up (see
+  :func:`store.index.analysis.query_language`).
 - **words** (one per policy, key ``b<pid>``): the whole current text of the policy in
-  ``bag_<lang>``, word counts only, no positions and not stored. Word queries on current
+  ``bag_<lang>`` (and word for word in ``wbag_<lang>``), word counts only, no positions and
+  not stored. Word queries on current
   versions read these: one posting per policy instead of one per section. Replaced when the
   policy changes (columns ``pid``, ``seq``: the version it holds).
 - **version**: ``pid``, ``seq``, ``vid`` (commit id), ``date`` (epoch seconds) and ``tz`` (its
@@ -30,9 +34,9 @@ from typing import Any
 from whoosh import columns, fields
 from whoosh.reading import IndexReader
 
-from store.index.analysis import ANALYSED, PolicyAnalyzer
+from store.index.analysis import ANALYSED, PLAIN, STEMMED, PolicyAnalyzer
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 SECTION, BAG, VERSION, POLICY, META = 1, 2, 3, 4, 5
 CURRENT, PAST, WORDS = "cur", "old", "bag"
 TIERS = (CURRENT, PAST)
@@ -43,6 +47,23 @@ LANG_BYTES = 8
 def text_field(lang: str, tier: str) -> str:
     """``cur_en``, ``old_en`` (sections, with positions) or ``bag_en`` (current texts)."""
     return f"{tier}_{lang}"
+
+
+def word_field(lang: str, tier: str) -> str:
+    """The word-for-word twin of ``text_field(lang, tier)`` (``wcur_fr``): folded, not
+    stemmed; for languages without a stemmer that is the text field itself."""
+    return text_field(lang, tier) if lang == PLAIN else f"w{tier}_{lang}"
+
+
+def is_words_field(name: str) -> bool:
+    """Whether ``name`` is a field of the words documents (``bag_en``, ``wbag_en``)."""
+    return name.startswith((WORDS + "_", "w" + WORDS + "_"))
+
+
+def term_key(lang: str, raw: bool) -> str:
+    """How a query's terms are filed per field kind for highlighting: ``fr`` (stems of the
+    French fields), ``w:fr`` (words looked up word for word in them)."""
+    return f"w:{lang}" if raw and lang != PLAIN else lang
 
 
 def is_text_field(name: str) -> bool:
@@ -80,6 +101,14 @@ def build_schema() -> fields.Schema:
             )
         spec[text_field(lang, WORDS)] = fields.TEXT(
             analyzer=PolicyAnalyzer(lang), stored=False, phrase=False
+        )
+    for lang in STEMMED:
+        for tier in TIERS:
+            spec[word_field(lang, tier)] = fields.TEXT(
+                analyzer=PolicyAnalyzer(PLAIN), stored=False, phrase=True
+            )
+        spec[word_field(lang, WORDS)] = fields.TEXT(
+            analyzer=PolicyAnalyzer(PLAIN), stored=False, phrase=False
         )
     return fields.Schema(**spec)
 

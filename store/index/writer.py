@@ -7,7 +7,8 @@ fields with the run's last version. So indexing grows with the amount of change,
 versions × size, and each section is analysed about once: a run's document is only written
 when the batch is flushed (ended runs longest first). Besides, each policy has one "words"
 document with its whole current text (word counts only), rewritten once per batch in which
-it changed.
+it changed. Every text goes into its language's stemmed field and its word-for-word twin
+(:func:`~store.index.schema.word_field`).
 
 Indexing is idempotent per version: a version the policy already holds (in the index, or
 earlier in this run) is skipped, so a caller that hands the same version over twice (a
@@ -16,16 +17,14 @@ lagging indexed head, a list of versions with a repeat) never indexes it twice.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from whoosh.searching import Searcher
 
-from store.errors import StoreError
-from store.git.versions import Version, VersionStore
+from store.git.versions import Version
 from store.index.analysis import PLAIN, detect_language, field_language
+from store.index.base import LanguageOf
 from store.index.catalog import Catalog
 from store.index.schema import (
     BAG,
@@ -39,13 +38,9 @@ from store.index.schema import (
     encode_vid,
     is_text_field,
     text_field,
+    word_field,
 )
 from store.index.sections import split_sections
-from store.paths import policy_path
-
-log = logging.getLogger(__name__)
-
-LanguageOf = Callable[[str, str], str | None]
 
 
 @dataclass
@@ -76,13 +71,19 @@ class PolicyState:
     ended: list[tuple[Run, int]] = field(default_factory=list)  # (run, end) to write
 
 
+def fields_per_text(analyser: str) -> int:
+    """How many fields a text of this analyser is indexed in: stemmed and word for word, or
+    (no stemmer) one. What a posting pool holds grows with it (``DocumentSink.words``)."""
+    return 1 if analyser == PLAIN else 2
+
+
 class DocumentSink:
     """Where documents go: a whoosh writer."""
 
     def __init__(self, writer: Any) -> None:
         self.writer = writer
         self.added = 0
-        self.words = 0
+        self.words = 0  # words indexed (once per field), to cut segments before pools spill
 
     def add(self, **doc: Any) -> None:
         self.writer.add_document(**doc)
@@ -211,7 +212,7 @@ class VersionIndexer:
             if run is None:
                 run = Run(self.next_run, seq, section.key, section.text, section.words, analyser)
                 self.next_run += self.run_step
-                self.sink.words += section.words
+                self.sink.words += section.words * fields_per_text(analyser)
             current[section.key] = run
         self._end_runs(state, [r for k, r in state.open.items() if k not in current], seq)
         offset = version.date.utcoffset()
@@ -243,6 +244,7 @@ class VersionIndexer:
             state.ended.append((run, seq))
 
     def _write(self, pid: int, run: Run, tier: str, end: int) -> None:
+        texts = {text_field(run.lang, tier): run.text, word_field(run.lang, tier): run.text}
         self.sink.add(
             key=f"r{run.run}",
             policy=str(pid),
@@ -253,7 +255,7 @@ class VersionIndexer:
             run=run.run,
             ntok=run.words,
             hash=run.key,
-            **{text_field(run.lang, tier): run.text},
+            **texts,
         )
 
     def flush(self, states: list[PolicyState] | None = None) -> None:
@@ -271,6 +273,8 @@ class VersionIndexer:
                     self._write(state.pid, run, CURRENT, end=0)
                     run.written = True
             if state.text is not None:
+                lang = state.analyser or PLAIN
+                texts = {text_field(lang, WORDS): state.text, word_field(lang, WORDS): state.text}
                 if state.words_in_index:
                     self.sink.delete(f"b{state.pid}")
                 self.sink.add(
@@ -279,27 +283,8 @@ class VersionIndexer:
                     kind=BAG,
                     pid=state.pid,
                     seq=state.count - 1,
-                    **{text_field(state.analyser or PLAIN, WORDS): state.text},
+                    **texts,
                 )
-                self.sink.words += len(state.text) // 6
+                self.sink.words += len(state.text) // 6 * fields_per_text(lang)
                 state.text = None
                 state.words_in_index = True
-
-
-def read_text(versions: VersionStore, version: Version) -> str | None:
-    """The text of ``version``, or None when its commit deleted the file."""
-    data = versions.git.read(version.id, policy_path(version.service, version.type))
-    if data is None:
-        log.warning(
-            "indexing %s %s at %s as empty: no file in that commit",
-            version.service,
-            version.type,
-            version.id[:10],
-        )
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise StoreError(
-            f"version {version.id} of {version.service} {version.type} is not UTF-8: {exc}"
-        ) from None
