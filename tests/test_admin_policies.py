@@ -319,6 +319,18 @@ def test_recheck_pause_resume_and_remove(env: Env) -> None:
         archive.close()
 
 
+def test_check_of_all_policies_skips_paused_ones_but_checks_one_named(env: Env) -> None:
+    add_acme(env)
+    base = "/admin/policies/Acme/Privacy%20Policy"
+    assert env.client.post(f"{base}/pause", data={"csrf_token": env.token()}).status_code == 303
+    cli = Cli(env.config_path)
+    everything = cli("check", "--no-alerts", code=None)
+    assert "1 paused policy not checked" in everything.stderr
+    assert "Acme" not in everything.stdout
+    named = cli("check", "--no-alerts", "Acme")
+    assert "Acme" in named.stdout and "paused" not in named.stderr
+
+
 def test_viewer_sees_but_cannot_edit(env: Env) -> None:
     add_acme(env)
     viewer = env.app.test_client()

@@ -30,11 +30,12 @@ def record(state: State, user: str, action: str, detail: str) -> None:
         )
 
 
-def recent(state: State, limit: int = 200) -> list[AuditEntry]:
-    """The newest entries first."""
+def recent(state: State, limit: int = 200, offset: int = 0) -> list[AuditEntry]:
+    """The newest entries first, skipping the ``offset`` newest (a page of the log)."""
     ensure_schema(state)
     rows = state.query(
-        "SELECT at, user, action, detail FROM account_audit ORDER BY id DESC LIMIT ?", (limit,)
+        "SELECT at, user, action, detail FROM account_audit ORDER BY id DESC LIMIT ? OFFSET ?",
+        (limit, offset),
     )
     return [
         AuditEntry(datetime.fromisoformat(r["at"]), r["user"], r["action"], r["detail"])

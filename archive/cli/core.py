@@ -74,6 +74,17 @@ def check(ctx: Context, service: str | None, type_: str | None, no_alerts: bool)
 
     policies = select_policies(ctx, service, type_)
     with ctx.open(writer=True, create=True) as archive, Fetcher(archive.config.fetch) as fetcher:
+        if service is None:  # all of them: paused ones wait; one named is checked regardless
+            from archive.manage.pauses import Pauses
+
+            paused = Pauses(archive.state).paused()
+            if skipped := [p for p in policies if p.key in paused]:
+                policies = [p for p in policies if p.key not in paused]
+                click.echo(
+                    f"{len(skipped)} paused {'policy' if len(skipped) == 1 else 'policies'} "
+                    "not checked (resume in /admin/policies, or name one to check it)",
+                    err=True,
+                )
         pipeline = Pipeline(archive, fetcher)
         with click.progressbar(
             length=len(policies),

@@ -36,7 +36,7 @@ bp = Blueprint("admin_operator", __name__, url_prefix="/admin")
 
 PER_PAGE = 50
 MAX_AUDIT_PAGES = 200
-"""The audit log pages back at most this far (``audit.recent`` reads from the newest)."""
+"""The audit log pages back at most this far."""
 OUTBOX_STATUSES = ("", "pending", "sending", "delivered", "failed", "cancelled")
 MAX_TARGET = 2000
 MAX_NAME = 200
@@ -369,7 +369,9 @@ def test_webhook(sub_id: int) -> Response:
 @require_role("viewer")
 def audit_page() -> str:
     page = page_arg(MAX_AUDIT_PAGES)
-    entries = audit_log.recent(archive().state, limit=page * PER_PAGE + 1)
-    shown = entries[(page - 1) * PER_PAGE : page * PER_PAGE]
-    more = len(entries) > page * PER_PAGE and page < MAX_AUDIT_PAGES
+    entries = audit_log.recent(
+        archive().state, limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE
+    )  # one more than a page: whether there is a next one
+    shown = entries[:PER_PAGE]
+    more = len(entries) > PER_PAGE and page < MAX_AUDIT_PAGES
     return render_template("admin/operator_audit.html", entries=shown, page=page, more=more)
