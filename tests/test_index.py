@@ -235,7 +235,7 @@ def test_writer_lock_gives_a_clear_error(archive):
     from whoosh import index as whoosh_index
 
     from store.errors import StoreError
-    from store.index import engine
+    from store.index.whoosh import engine
 
     record(archive, "Some text here.\n\nMore text.", T0, kind=FIRST_RECORD)
     ix = whoosh_index.open_dir(archive.config.index_dir)
@@ -274,8 +274,8 @@ def test_tantivy_writer_lock_gives_a_clear_error(archive, search_engine):
 
 @pytest.mark.usefixtures("whoosh_only")
 def test_threads_share_a_bounded_pool_of_searchers(archive, monkeypatch):
-    from store.index import engine
-    from store.index.readers import ReaderPool
+    from store.index.whoosh import engine
+    from store.index.whoosh.readers import ReaderPool
 
     record(archive, "Some words about cookies.\n\nAnd more words.", T0, kind=FIRST_RECORD)
     sync(archive)
@@ -387,7 +387,7 @@ def add_a_repeat(archive: Archive, vid: str) -> None:
     skip what the index held did (a crafted index: the real writer cannot do it now)."""
     from whoosh import index as whoosh_index
 
-    from store.index.schema import VERSION, encode_lang, encode_vid
+    from store.index.whoosh.schema import VERSION, encode_lang, encode_vid
 
     version = next(v for v in archive.versions.log() if v.id == vid)
     with archive.index._readers.reader() as reader:
@@ -438,8 +438,8 @@ def test_small_batches_never_rewrite_the_large_segment(tmp_path, monkeypatch) ->
     from whoosh import index as whoosh_index
     from whoosh.fields import TEXT, Schema
 
-    from store.index import engine
-    from store.index.engine import MERGE_AT, merge_small_only
+    from store.index.whoosh import engine
+    from store.index.whoosh.engine import MERGE_AT, merge_small_only
 
     monkeypatch.setattr(engine, "LARGE_INDEX_DOCS", 1000)  # this index counts as a large one
 

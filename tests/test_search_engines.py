@@ -148,7 +148,7 @@ def test_both_engines_give_the_same_clause_timelines(engines, q):
 def test_the_tantivy_engine_indexes_the_project_analysers_terms():
     """It analyses in Python (a faster path to the same terms), so both engines match the
     same words."""
-    from store.index.tantivy.writer import analysed
+    from store.index.tantivy.terms import analysed
 
     with OTA_JSONL.open(encoding="utf-8") as fh:
         texts = [

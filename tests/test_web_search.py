@@ -139,7 +139,7 @@ def test_when_page_and_api(site: Site) -> None:
 @pytest.mark.usefixtures("whoosh_only")
 def test_an_overloaded_server_answers_503_with_retry_after(site: Site, monkeypatch) -> None:
     from store.index import budget
-    from store.index.engine import READERS
+    from store.index.whoosh.engine import READERS
 
     monkeypatch.setattr(budget, "WALL_FACTOR", 0.05)  # give up waiting after 0.15 s
     with contextlib.ExitStack() as held:  # every searcher is busy with other requests

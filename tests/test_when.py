@@ -150,7 +150,7 @@ def test_a_long_phrase_of_common_words_is_refused_within_its_cpu_budget(archive)
 
 def test_waiting_is_not_cpu_time_a_busy_index_says_retry(archive, histories):
     from store.index import IndexBusyError, Term
-    from store.index.engine import READERS
+    from store.index.whoosh.engine import READERS
 
     with contextlib.ExitStack() as held:  # every searcher lent out: the query must wait
         for _ in range(READERS):

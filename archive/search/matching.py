@@ -35,9 +35,8 @@ from store.index.analysis import (
     fold,
     query_language,
 )
-from store.index.matching import INFLECTED, MAX_COMBINATIONS
-from store.index.postings import near_count
 from store.index.query import query_lang_filter, query_words
+from store.index.rules import INFLECTED, MAX_COMBINATIONS, near_count
 from store.index.sections import split_sections
 
 __all__ = ["PolicyText", "index_language", "matches"]
@@ -153,7 +152,7 @@ def _field(node: FieldMatch, text: PolicyText) -> bool:
 
 def _forms(word: str, text: PolicyText, query: PolicyAnalyzer) -> list[str]:
     """The text's words the query's analyser stems as ``word`` (as the index's
-    :meth:`~store.index.matching.Evaluator.forms`)."""
+    :meth:`~store.index.whoosh.matching.Evaluator.forms`)."""
     prefix = query.form_prefix(word)
     return query.same_stem(word, (w for w in text.words if w.startswith(prefix)))
 

@@ -1,7 +1,7 @@
 """The search index: every version of every policy, searchable, derived from git.
 
 ``open_index(path, engine=...)`` gives an engine behind the :class:`SearchIndex` interface:
-``whoosh`` (the default, :mod:`store.index.engine`) or ``tantivy`` (:mod:`store.index.tantivy`).
+``whoosh`` (the default, :mod:`store.index.whoosh`) or ``tantivy`` (:mod:`store.index.tantivy`).
 Nothing outside this package names an engine's types; each engine recognises only an index it
 wrote, so switching engines rebuilds the index instead of misreading it. See
 docs/decisions/0003-search-index.md for the design.
@@ -76,6 +76,6 @@ def open_index(path: Path, *, readers: int = 2, engine: str = ENGINES[0]) -> Sea
         return TantivyIndex(Path(path), readers=readers)
     if engine != "whoosh":
         raise ValueError(f"unknown search engine {engine!r}: choose one of {', '.join(ENGINES)}")
-    from store.index.engine import WhooshIndex
+    from store.index.whoosh.engine import WhooshIndex
 
     return WhooshIndex(Path(path), readers=readers)

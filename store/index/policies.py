@@ -1,7 +1,7 @@
 """The policies an index holds and their versions, as both engines' catalogs see them.
 
 Engine-neutral: each engine reads its own files into :class:`PolicyInfo` rows (whoosh:
-:mod:`store.index.catalog`, tantivy: :mod:`store.index.tantivy.catalog`); what a query's
+:mod:`store.index.whoosh.catalog`, tantivy: :mod:`store.index.tantivy.catalog`); what a query's
 filters keep of them is a bit set of versions per policy (:data:`Masks`).
 """
 

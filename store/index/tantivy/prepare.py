@@ -22,7 +22,7 @@ from store.index.analysis import PLAIN, detect_language, field_language
 from store.index.processes import die_with_parent
 from store.index.sections import split_sections
 from store.index.source import read_text
-from store.index.tantivy.writer import analysed
+from store.index.tantivy.terms import analysed
 
 
 @dataclass(frozen=True)

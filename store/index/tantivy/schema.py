@@ -49,7 +49,7 @@ def text_field(tier: str, lang: str) -> str:
 def word_field(tier: str, lang: str) -> str:
     """The word-for-word twin of a stemmed field (``wcur_fr``): the text folded, not stemmed,
     where words of a query in another language are looked up (as the whoosh engine's
-    :func:`store.index.schema.word_field`); for a language without a stemmer, the text
+    :func:`store.index.whoosh.schema.word_field`); for a language without a stemmer, the text
     field itself."""
     return text_field(tier, lang) if lang == PLAIN else f"w{tier}_{lang}"
 

@@ -3,7 +3,7 @@
 Words are analysed by the project's analysers (the index holds their terms), per language of
 the policies searched, so both engines match the same words; prefixes and the inflections of
 long words in languages without a stemmer expand against the index's own terms, with the same
-limits (:mod:`store.index.matching`).
+limits (:mod:`store.index.rules`).
 
 - **Current versions** (the default): the tree becomes one tantivy boolean query on the
   policies' ``cur`` documents (one per policy, its current text, one value per section, so an
@@ -27,15 +27,6 @@ import tantivy
 from store.index.analysis import PLAIN, fold
 from store.index.budget import Budget
 from store.index.highlight import highlight
-from store.index.matching import (
-    INFLECTED,
-    K1,
-    MAX_COMBINATIONS,
-    MAX_EXPANSION,
-    MAX_FORM_CANDIDATES,
-    MIN_PREFIX,
-    B,
-)
 from store.index.page import result_page
 from store.index.policies import Masks, field_masks
 from store.index.query import (
@@ -52,10 +43,19 @@ from store.index.query import (
     SearchResults,
     Term,
 )
+from store.index.rules import (
+    INFLECTED,
+    K1,
+    MAX_COMBINATIONS,
+    MAX_EXPANSION,
+    MAX_FORM_CANDIDATES,
+    MIN_PREFIX,
+    B,
+)
 from store.index.tantivy.catalog import Catalog
 from store.index.tantivy.schema import CUR, CUR_TIER, SEC, SEC_TIER, text_field, word_field
 from store.index.tantivy.snippets import Section, best_sections, opening
-from store.index.tantivy.writer import _analyser
+from store.index.tantivy.terms import analyser_for
 
 MUST, SHOULD, MUST_NOT = tantivy.Occur.Must, tantivy.Occur.Should, tantivy.Occur.MustNot
 ONE_OF_TIE = 0.1  # how much the other forms of a word count beside its best one
@@ -180,7 +180,7 @@ class Evaluation:
                 return each[0], terms
             return _one_of(each), terms
         words = node.words if isinstance(node, Phrase) else (node.text,)
-        analyser = _analyser(lang)
+        analyser = analyser_for(lang)
         terms = [t for w in words for t in analyser.terms(w)]
         if (
             isinstance(node, Term)
@@ -203,7 +203,7 @@ class Evaluation:
         key = (fieldname, word)
         cached = self._forms.get(key)
         if cached is None:
-            analyser = _analyser(self.qlang)
+            analyser = analyser_for(self.qlang)
             prefix = analyser.form_prefix(word)
             candidates = [t for t, _ in self._terms(fieldname, prefix, MAX_FORM_CANDIDATES + 1)]
             cached = self._forms[key] = analyser.same_stem(word, candidates)
@@ -213,7 +213,7 @@ class Evaluation:
         """A word or phrase in a policy of another language: each word one of its forms (at
         most ``MAX_COMBINATIONS`` phrases; beyond, each word as written), as the whoosh
         engine does."""
-        plain = _analyser(PLAIN)
+        plain = analyser_for(PLAIN)
         if len(words) == 1:
             folded = plain.terms(words[0])
             if len(folded) != 1:
@@ -447,7 +447,7 @@ class Evaluation:
                 stems = set().union(*(t.get((lang, False), set()) for t in leaves))
                 exact = frozenset().union(*(t.get((lang, True), set()) for t in leaves))
                 text = section.text(self.searcher)
-                out[pid] = highlight(text, stems, _analyser(lang), exact)
+                out[pid] = highlight(text, stems, analyser_for(lang), exact)
                 if "<mark>" in out[pid]:
                     break  # else its match was in what a reader does not see (a link target)
         return out

@@ -1,6 +1,6 @@
 """Turn versions into tantivy documents, keeping the runs of sections versions share.
 
-The same idea as the whoosh writer (:mod:`store.index.writer`), with the same sections
+The same idea as the whoosh writer (:mod:`store.index.whoosh.writer`), with the same sections
 (:func:`store.index.sections.split_sections`) and analysers: for each new version of a policy,
 in commit order, a section that stood in the previous version continues its run (nothing
 written), a new one starts a run (one ``sec`` document, analysed once), a gone one ends its run
@@ -22,8 +22,6 @@ import tantivy
 from store.git.versions import Version
 from store.index.analysis import (
     PLAIN,
-    WORD,
-    PolicyAnalyzer,
     detect_language,
     field_language,
 )
@@ -41,6 +39,7 @@ from store.index.tantivy.schema import (
     text_field,
     word_field,
 )
+from store.index.tantivy.terms import analysed
 
 if TYPE_CHECKING:
     from store.index.tantivy.prepare import Prepared
@@ -101,36 +100,6 @@ class Sink:
     def close(self) -> None:
         self.current.wait_merging_threads()
         self.sections.wait_merging_threads()
-
-
-def analysed(analyser: str, text: str) -> str:
-    """The index terms of ``text`` (:meth:`PolicyAnalyzer.terms`), joined by spaces.
-
-    The same terms as the analyser's, faster: words are looked up in a cache of this
-    analyser's terms in one pass (``map``), and only new words go through the analyser."""
-    words = WORD.findall(text)
-    cache = _TERMS.setdefault(analyser, {})
-    terms = list(map(cache.get, words))
-    if None in terms:
-        if len(cache) > TERM_CACHE:
-            cache.clear()
-        term = _analyser(analyser).term
-        for i, found in enumerate(terms):
-            if found is None:
-                terms[i] = cache[words[i]] = term(words[i])
-    return " ".join(terms)  # type: ignore[arg-type]
-
-
-TERM_CACHE = 500_000
-_TERMS: dict[str, dict[str, str]] = {}
-_ANALYSERS: dict[str, PolicyAnalyzer] = {}
-
-
-def _analyser(lang: str) -> PolicyAnalyzer:
-    found = _ANALYSERS.get(lang)
-    if found is None:
-        found = _ANALYSERS[lang] = PolicyAnalyzer(lang)
-    return found
 
 
 def fill(run: OpenRun, text: str) -> None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from store.index.matching import Evaluator
-from store.index.postings import values_of
+from store.index.whoosh.matching import Evaluator
+from store.index.whoosh.postings import values_of
 
 CANDIDATES = 100
 """Best-ranked hits (by BM25) whose word positions are read for the boost."""

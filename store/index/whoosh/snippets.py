@@ -8,10 +8,10 @@ from __future__ import annotations
 from whoosh.searching import Searcher
 
 from store.index.analysis import PolicyAnalyzer
-from store.index.catalog import Catalog
 from store.index.highlight import cut, highlight, reading_text
-from store.index.matching import Evaluator
-from store.index.schema import is_text_field, term_key
+from store.index.whoosh.catalog import Catalog
+from store.index.whoosh.matching import Evaluator
+from store.index.whoosh.schema import is_text_field, term_key
 
 
 def snippets(

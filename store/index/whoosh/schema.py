@@ -22,7 +22,7 @@
 
 Every document of a policy carries ``policy`` = its pid (removing a policy is one delete);
 sections carry ``key`` = ``r<run>`` (closing a run replaces that document). Numbers live in
-columns, read into arrays once per segment (see :mod:`store.index.catalog`).
+columns, read into arrays once per segment (see :mod:`store.index.whoosh.catalog`).
 """
 
 from __future__ import annotations

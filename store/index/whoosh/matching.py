@@ -32,9 +32,7 @@ from whoosh.searching import Searcher
 
 from store.index.analysis import DEFAULT_QUERY_LANGUAGE, PLAIN, PolicyAnalyzer, fold
 from store.index.budget import Budget
-from store.index.catalog import Catalog, SegmentView
 from store.index.policies import PolicyInfo, field_masks
-from store.index.postings import Masks, Posting, collect, read_all, read_only, read_phrase
 from store.index.query import (
     And,
     FieldMatch,
@@ -47,7 +45,18 @@ from store.index.query import (
     QueryTooBroadError,
     Term,
 )
-from store.index.schema import (
+from store.index.rules import (
+    INFLECTED,
+    K1,
+    MAX_COMBINATIONS,
+    MAX_EXPANSION,
+    MAX_FORM_CANDIDATES,
+    MIN_PREFIX,
+    B,
+)
+from store.index.whoosh.catalog import Catalog, SegmentView
+from store.index.whoosh.postings import Masks, Posting, collect, read_all, read_only, read_phrase
+from store.index.whoosh.schema import (
     CURRENT,
     PAST,
     WORDS,
@@ -57,18 +66,11 @@ from store.index.schema import (
     word_field,
 )
 
-K1, B = 1.2, 0.75
-MAX_EXPANSION = 128
-MIN_PREFIX = 2
-INFLECTED = 6
-MAX_FORM_CANDIDATES = 1024
-MAX_COMBINATIONS = 8
-
 
 @dataclass
 class Leaf:
     """A positive leaf: its weight, its matches (for scoring and snippets) and its index terms
-    per language and kind of field (:func:`~store.index.schema.term_key`; for highlighting).
+    per language and kind of field (:func:`~store.index.whoosh.schema.term_key`; for highlighting).
     A leaf matched in words documents also keeps its terms with the current-section field to
     find them in for snippets."""
 

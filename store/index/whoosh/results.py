@@ -3,19 +3,19 @@
 Which versions a query looks at is :func:`store.index.policies.allowed_versions`. Each policy
 with a match is one hit, shown at its latest matching version and ranked by that version's
 BM25, plus, for the best-ranked, how close the query's words stand in it
-(:mod:`store.index.proximity`); the page of them is :func:`store.index.page.result_page`.
+(:mod:`store.index.whoosh.proximity`); the page of them is :func:`store.index.page.result_page`.
 """
 
 from __future__ import annotations
 
 from whoosh.searching import Searcher
 
-from store.index.catalog import Catalog
-from store.index.matching import Evaluator, Masks, bm25
 from store.index.page import result_page
-from store.index.proximity import CANDIDATES, proximity
 from store.index.query import SearchQuery, SearchResults
-from store.index.snippets import snippets
+from store.index.whoosh.catalog import Catalog
+from store.index.whoosh.matching import Evaluator, Masks, bm25
+from store.index.whoosh.proximity import CANDIDATES, proximity
+from store.index.whoosh.snippets import snippets
 
 
 def build_results(

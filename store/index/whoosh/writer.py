@@ -8,7 +8,7 @@ versions × size, and each section is analysed about once: a run's document is o
 when the batch is flushed (ended runs longest first). Besides, each policy has one "words"
 document with its whole current text (word counts only), rewritten once per batch in which
 it changed. Every text goes into its language's stemmed field and its word-for-word twin
-(:func:`~store.index.schema.word_field`).
+(:func:`~store.index.whoosh.schema.word_field`).
 
 Indexing is idempotent per version: a version the policy already holds (in the index, or
 earlier in this run) is skipped, so a caller that hands the same version over twice (a
@@ -25,8 +25,9 @@ from whoosh.searching import Searcher
 from store.git.versions import Version
 from store.index.analysis import PLAIN, detect_language, field_language
 from store.index.base import LanguageOf
-from store.index.catalog import Catalog
-from store.index.schema import (
+from store.index.sections import split_sections
+from store.index.whoosh.catalog import Catalog
+from store.index.whoosh.schema import (
     BAG,
     CURRENT,
     PAST,
@@ -40,7 +41,6 @@ from store.index.schema import (
     text_field,
     word_field,
 )
-from store.index.sections import split_sections
 
 
 @dataclass

@@ -3,7 +3,7 @@ and turning the documents that matched into bit sets of versions per policy."""
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -12,8 +12,9 @@ from whoosh.matching import Matcher
 from whoosh.reading import IndexReader
 
 from store.index.budget import Budget
-from store.index.catalog import SegmentView
 from store.index.policies import Masks
+from store.index.rules import near_count
+from store.index.whoosh.catalog import SegmentView
 
 CHECK_EVERY = 2048
 
@@ -180,25 +181,6 @@ def collect(
         if acc:  # before the reader decides, on seeing ``out``, where to go next
             out[pid] = out.get(pid, 0) | acc
             acc = 0
-
-
-def near_count(positions: Sequence[Sequence[int]], slop: int) -> int:
-    """How many occurrences of the first word begin the words in order (each at a position
-    after the one before) with at most ``slop`` other words between them in all."""
-    count = 0
-    n = len(positions)
-    for start in positions[0]:
-        at = start
-        for later in positions[1:]:
-            i = bisect_right(later, at)
-            if i == len(later):
-                return count  # no later start can do better
-            at = later[i]
-            if at - start - (n - 1) > slop:
-                break
-        else:
-            count += 1
-    return count
 
 
 def read_phrase(

@@ -6,7 +6,7 @@ memory: every searcher held ~60 MB of copies on the OTA corpus's 59 MB index, on
 mapped pages. :class:`MappedStorage` (used for reading only) hands whoosh files that read
 from one shared read-only map of each file, so resident memory is the page cache's, counted
 once however many searchers a process opens. A :class:`MappedFile` has a position, like any
-file: one searcher is used by one thread at a time (see :mod:`store.index.readers`).
+file: one searcher is used by one thread at a time (see :mod:`store.index.whoosh.readers`).
 """
 
 from __future__ import annotations

@@ -30,9 +30,9 @@ from store.errors import StoreError
 from store.git.versions import Version, VersionStore
 from store.index.base import LanguageOf, Progress
 from store.index.processes import die_with_parent
-from store.index.schema import META, SCHEMA_VERSION
 from store.index.source import read_text
-from store.index.writer import DocumentSink, VersionIndexer
+from store.index.whoosh.schema import META, SCHEMA_VERSION
+from store.index.whoosh.writer import DocumentSink, VersionIndexer
 
 LIMIT_MB = 512
 WORDS_PER_SEGMENT = 4_000_000  # keeps a worker's posting pool in memory (no spill to disk)

@@ -2,13 +2,13 @@
 
 whoosh's searchers are not meant for concurrent use by several threads (their files have a
 position), and each one held ~140 MB resident on the OTA corpus (copies of the index's files:
-see :mod:`store.index.mapped`, which removes them), so a searcher per thread made memory
+see :mod:`store.index.whoosh.mapped`, which removes them), so a searcher per thread made memory
 grow with the server's thread count. Instead a process
 holds at most ``size`` searchers; a query borrows one (waiting for one to be free, within its
 time budget) and gives it back. Before lending a searcher the pool checks, with one ``stat``
 and one directory listing, whether the index changed (a commit, or a rebuilt folder swapped
 in); only then is a new searcher opened, and the catalog read (shared, see
-:class:`~store.index.catalog.CatalogCache`).
+:class:`~store.index.whoosh.catalog.CatalogCache`).
 
 Any error while reading the index's files means it is damaged: :func:`~store.index.query.damaged`
 turns it into an :class:`IndexDamagedError` that says how to fix it.
@@ -33,10 +33,10 @@ from whoosh.searching import Searcher
 
 from store.errors import StoreError
 from store.index.budget import Budget
-from store.index.catalog import Catalog, CatalogCache
-from store.index.mapped import MappedStorage
 from store.index.query import IndexBusyError, damaged
-from store.index.schema import SCHEMA_VERSION, build_schema
+from store.index.whoosh.catalog import Catalog, CatalogCache
+from store.index.whoosh.mapped import MappedStorage
+from store.index.whoosh.schema import SCHEMA_VERSION, build_schema
 
 log = logging.getLogger(__name__)
 

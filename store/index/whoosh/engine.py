@@ -1,7 +1,7 @@
 """The whoosh implementation of :class:`store.index.base.SearchIndex`.
 
 One writer at a time (whoosh's lock file in the index directory); readers are never blocked
-by it. Reading goes through one :class:`~store.index.readers.ReaderPool` per process: at most
+by it. Reading goes through one :class:`~store.index.whoosh.readers.ReaderPool` per process: at most
 ``readers`` searchers, shared by all threads, each reopened only when the index changed.
 Nothing is opened per query. A missing index reads as empty (and ``exists()`` says so); an
 unreadable one raises :class:`IndexDamagedError`. ``rebuild`` writes a new index into a fresh
@@ -25,12 +25,10 @@ from whoosh.index import LockError
 
 from store.errors import StoreError
 from store.git.versions import Version, VersionStore
-from store.index import build
 from store.index.analysis import ANALYSED, field_language, query_language
 from store.index.base import IndexStats, LanguageOf, Progress, SearchIndex, batches
 from store.index.budget import Budget
 from store.index.folder import fresh_folder, swap_in
-from store.index.matching import Evaluator
 from store.index.policies import allowed_versions, policy_matches
 from store.index.query import (
     TIME_BUDGET,
@@ -43,11 +41,13 @@ from store.index.query import (
     query_lang_filter,
     query_words,
 )
-from store.index.readers import READ_ERRORS, Reader, ReaderPool
-from store.index.results import build_results
-from store.index.schema import META, SCHEMA_VERSION, TIERS, build_schema, text_field
 from store.index.source import read_text
-from store.index.writer import DocumentSink, VersionIndexer
+from store.index.whoosh import build
+from store.index.whoosh.matching import Evaluator
+from store.index.whoosh.readers import READ_ERRORS, Reader, ReaderPool
+from store.index.whoosh.results import build_results
+from store.index.whoosh.schema import META, SCHEMA_VERSION, TIERS, build_schema, text_field
+from store.index.whoosh.writer import DocumentSink, VersionIndexer
 
 log = logging.getLogger(__name__)
 

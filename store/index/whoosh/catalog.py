@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from whoosh.reading import IndexReader
 
 from store.index.policies import Policies, PolicyInfo
-from store.index.schema import (
+from store.index.whoosh.schema import (
     BAG,
     LANG_BYTES,
     POLICY,
