@@ -77,9 +77,8 @@ def check(ctx: Context, service: str | None, type_: str | None, no_alerts: bool)
         if service is None:  # all of them: paused ones wait; one named is checked regardless
             from archive.manage.pauses import Pauses
 
-            paused = Pauses(archive.state).paused()
-            if skipped := [p for p in policies if p.key in paused]:
-                policies = [p for p in policies if p.key not in paused]
+            policies, skipped = Pauses(archive.state).split(policies)
+            if skipped:
                 click.echo(
                     f"{len(skipped)} paused {'policy' if len(skipped) == 1 else 'policies'} "
                     "not checked (resume in /admin/policies, or name one to check it)",

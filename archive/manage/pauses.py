@@ -6,8 +6,10 @@ this archive, not about what the document is. ``run`` picks a change up within a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from archive.config import PolicyConfig
 from archive.manage.requests import has_table
 from store.state import State
 
@@ -47,3 +49,20 @@ class Pauses:
 
     def is_paused(self, service: str, type_: str) -> bool:
         return (service, type_) in self.paused()
+
+    def split(
+        self, policies: Iterable[PolicyConfig]
+    ) -> tuple[list[PolicyConfig], list[PolicyConfig]]:
+        """``policies`` as (active, paused): what runs on schedule and what waits."""
+        return split(policies, self.paused())
+
+
+def split(
+    policies: Iterable[PolicyConfig], paused: frozenset[tuple[str, str]]
+) -> tuple[list[PolicyConfig], list[PolicyConfig]]:
+    """``policies`` as (active, paused), given the keys of the paused ones."""
+    active: list[PolicyConfig] = []
+    waiting: list[PolicyConfig] = []
+    for policy in policies:
+        (waiting if policy.key in paused else active).append(policy)
+    return active, waiting

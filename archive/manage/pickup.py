@@ -23,7 +23,7 @@ from archive.config import Config, PolicyConfig
 from archive.errors import ConfigError
 from archive.fetch import Fetcher
 from archive.manage.declared import LivePolicies
-from archive.manage.pauses import Pauses
+from archive.manage.pauses import Pauses, split
 from archive.manage.requests import CHECKS, FIRST_CHECK, Outcome, Request, Requests
 from archive.tracking.pipeline import CHANGED, FAILED, FIRST, UNCHANGED, Pipeline
 from archive.tracking.reextract import reextract_policy
@@ -93,11 +93,15 @@ class Pickup:
 
     def active(self) -> list[PolicyConfig]:
         """The policies to schedule now: every live one that is not paused."""
-        policies = self.live.current()
-        paused = self.pauses.paused()
+        return self._apply(self.live.current(), self.pauses.paused())
+
+    def _apply(
+        self, policies: tuple[PolicyConfig, ...], paused: frozenset[tuple[str, str]]
+    ) -> list[PolicyConfig]:
+        """Make ``policies`` the archive's and return the active ones (not paused)."""
         self._seen = (policies, paused)
         self.archive.config = dataclasses.replace(self.archive.config, policies=policies)
-        return [p for p in policies if p.key not in paused]
+        return split(policies, paused)[0]
 
     def start(self) -> None:
         self.requests.requeue_running()
@@ -125,12 +129,9 @@ class Pickup:
         paused = self.pauses.paused()
         pending = self.requests.pending()
         if (policies, paused) != self._seen:
-            self._seen = (policies, paused)
-            self.archive.config = dataclasses.replace(self.archive.config, policies=policies)
+            active = self._apply(policies, paused)
             checking = {(r.service, r.type) for r in pending if r.kind in CHECKS}
-            count = self.scheduler.add_jobs(
-                [p for p in policies if p.key not in paused], checking=checking
-            )
+            count = self.scheduler.add_jobs(active, checking=checking)
             log.info("policies changed: %d scheduled, %d paused", count, len(paused))
         for request in pending:
             policy = self.live.find(request.service, request.type)

@@ -104,6 +104,11 @@ def _in_range(info: PolicyInfo, start: int | None, end: int | None) -> int:
     return bits
 
 
+def every_version(policies: Mapping[int, PolicyInfo]) -> Masks:
+    """Per policy, all of its versions (clause timelines search them all)."""
+    return {pid: (1 << p.count) - 1 for pid, p in policies.items() if p.count}
+
+
 def allowed_versions(policies: Mapping[int, PolicyInfo], query: SearchQuery) -> Masks:
     """Per policy, the versions this query searches (filters applied): the current version
     by default; with dates, those in force at some time in the range; with ``history``, all

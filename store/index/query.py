@@ -226,6 +226,11 @@ class SearchResults:
     indexed_head: str | None = None  # the last commit the index that answered holds
     stale: bool = False  # that index is missing or behind the archive's HEAD
 
+    @classmethod
+    def empty(cls, query: SearchQuery) -> SearchResults:
+        """What an index that holds nothing answers (no hits, every facet empty)."""
+        return cls(query, 0, [], {"service": {}, "type": {}, "lang": {}})
+
     @property
     def page(self) -> int:
         return self.query.page

@@ -29,7 +29,7 @@ from store.index.analysis import ANALYSED, field_language, query_language
 from store.index.base import IndexStats, LanguageOf, Progress, SearchIndex, batches
 from store.index.budget import Budget
 from store.index.folder import fresh_folder, swap_in
-from store.index.policies import allowed_versions, policy_matches
+from store.index.policies import allowed_versions, every_version, policy_matches
 from store.index.query import (
     TIME_BUDGET,
     IndexDamagedError,
@@ -160,7 +160,7 @@ class TantivyIndex(SearchIndex):
         budget = Budget(query.time_budget)
         view = self._current()
         if view is None:
-            return SearchResults(query, 0, [], {"service": {}, "type": {}, "lang": {}})
+            return SearchResults.empty(query)
         budget.restart_cpu()  # opening a searcher and its catalog is not the query's work
         catalog = view.catalog
         history = bool(query.history or query.date_from or query.date_to)
@@ -188,7 +188,7 @@ class TantivyIndex(SearchIndex):
             return []
         budget.restart_cpu()
         catalog = view.catalog
-        allowed = {pid: (1 << p.count) - 1 for pid, p in catalog.policies.items() if p.count}
+        allowed = every_version(catalog.policies)
         ev = view.evaluation(budget, self._langs(catalog, None, False), node, None)
         try:
             masks = ev.masks(node, allowed) if allowed else {}

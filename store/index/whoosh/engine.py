@@ -29,7 +29,7 @@ from store.index.analysis import ANALYSED, field_language, query_language
 from store.index.base import IndexStats, LanguageOf, Progress, SearchIndex, batches
 from store.index.budget import Budget
 from store.index.folder import fresh_folder, swap_in
-from store.index.policies import allowed_versions, policy_matches
+from store.index.policies import allowed_versions, every_version, policy_matches
 from store.index.query import (
     TIME_BUDGET,
     IndexDamagedError,
@@ -115,7 +115,7 @@ class WhooshIndex(SearchIndex):
         budget = Budget(query.time_budget)
         with self._readers.reader(budget) as reader:
             if reader is None:
-                return SearchResults(query, 0, [], {"service": {}, "type": {}, "lang": {}})
+                return SearchResults.empty(query)
             budget.restart_cpu()  # opening a searcher and its catalog is not the query's work
             searcher, catalog = reader.searcher, reader.catalog
             allowed = allowed_versions(catalog.policies, query)
@@ -142,7 +142,7 @@ class WhooshIndex(SearchIndex):
                 return []
             budget.restart_cpu()
             catalog = reader.catalog
-            allowed = {pid: (1 << p.count) - 1 for pid, p in catalog.policies.items() if p.count}
+            allowed = every_version(catalog.policies)
             ev = Evaluator(
                 reader.searcher,
                 catalog,
