@@ -79,7 +79,7 @@ class Archive:
                 config.archive_dir, create=create or writer, aliases=_aliases(config)
             )
             self.snapshots = SnapshotStore(config.snapshots_dir, create=create or writer)
-            self.state = State(config.state_path)
+            self.state = State(config.state_path, config.database.url)
         except BaseException:
             self.close()
             raise
@@ -159,6 +159,8 @@ class Archive:
             self.config.index_dir,
             readers=self.config.web.search_readers,
             engine=self.config.search.engine,
+            url=self.config.search_url,
+            replicas=self.config.search.replicas,
         )
         self._closers.append(idx.close)
         return idx

@@ -221,12 +221,15 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse the git archive built")
     parser.add_argument("--skip-whoosh", action="store_true")
     parser.add_argument("--skip-raw", action="store_true")
+    parser.add_argument("--build-only", action="store_true", help="build the archive, no bench")
     args = parser.parse_args()
     folder = OUT / f"engines-{args.versions}"
     if not (args.reuse and (folder / "data-whoosh").is_dir()):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         build_archive(folder, args.versions)
+    if args.build_only:
+        return
     print(f"Synthetic archive, {args.versions:,} versions; {os.cpu_count()} CPUs")
     figures = {}
     if not args.skip_whoosh:

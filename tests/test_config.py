@@ -222,3 +222,45 @@ def test_settings_other_parts_rely_on_have_their_defaults(tmp_path):
     assert config.web.search_readers == 2
     config = load(tmp_path, "[notify]\nallow_unguarded_apprise = true\n[web]\nsearch_readers = 4")
     assert config.notify.allow_unguarded_apprise is True and config.web.search_readers == 4
+
+
+def test_distributed_settings(tmp_path):
+    """[database] url, [search] url/replicas and [queue] url: URLs checked when the file is
+    read; the postgresql engine uses the database url unless [search] url is set."""
+    config = config_from_mapping(
+        {
+            "database": {"url": "postgresql://archive@127.0.0.1:5432/archive"},
+            "search": {
+                "engine": "postgresql",
+                "replicas": ["postgresql://archive@127.0.0.1:5433/archive"],
+            },
+            "queue": {"url": "redis://127.0.0.1:6379/0"},
+        },
+        path=tmp_path / "config.toml",
+    )
+    assert config.search_url == "postgresql://archive@127.0.0.1:5432/archive"
+    assert config.search.replicas == ("postgresql://archive@127.0.0.1:5433/archive",)
+    assert config.queue.url == "redis://127.0.0.1:6379/0"
+    apart = config_from_mapping(
+        {"search": {"engine": "postgresql", "url": "postgres://s@10.0.0.2/search"}},
+        path=tmp_path / "config.toml",
+    )
+    assert apart.search_url == "postgres://s@10.0.0.2/search" and apart.database.url == ""
+    assert config_from_mapping({}, path=tmp_path / "c.toml").search_url == ""
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"database": {"url": "mysql://x@h/db"}}, "[database]: url must be a URL such as"),
+        ({"database": {"url": "postgresql://h:99999/db"}}, "bad port"),
+        ({"queue": {"url": "http://127.0.0.1:6379"}}, "[queue]: url must be a URL such as"),
+        ({"search": {"replicas": "nope"}}, "[search]: replicas must be a URL such as"),
+        ({"search": {"engine": "postgresql"}}, "needs a database: set [database] url"),
+        ({"search": {"engine": "opensearch"}}, "'whoosh' or 'tantivy' or 'postgresql'"),
+    ],
+)
+def test_distributed_settings_mistakes(tmp_path, raw, message):
+    with pytest.raises(ConfigError) as err:
+        config_from_mapping(raw, path=tmp_path / "config.toml")
+    assert message in str(err.value)

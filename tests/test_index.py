@@ -215,7 +215,11 @@ def test_searchers_keep_working_while_a_writer_commits(archive):
 def test_a_second_index_object_sees_commits(archive):
     record(archive, seed_text("workoptima-privacy-policy.txt"), T0, kind=FIRST_RECORD)
     sync(archive)
-    other = open_index(archive.config.index_dir, engine=archive.config.search.engine)
+    other = open_index(
+        archive.config.index_dir,
+        engine=archive.config.search.engine,
+        url=archive.config.search_url,
+    )
     try:
         assert other.indexed_head() == archive.versions.head()
         record(

@@ -248,9 +248,10 @@ def test_an_older_subscription_table_gains_the_first_records_column(tmp_path):
 
     from archive.alerts.schema import SCHEMA
     from store.state import State
+    from store.state.sqlite import DIALECT
 
     path = tmp_path / "state.sqlite"
-    old_schema = SCHEMA.replace("    first_records INTEGER NOT NULL DEFAULT 0,\n", "")
+    old_schema = DIALECT.ddl(SCHEMA).replace("    first_records INTEGER NOT NULL DEFAULT 0,\n", "")
     with sqlite3.connect(path) as db:
         db.executescript(old_schema)
         db.execute(
@@ -261,8 +262,7 @@ def test_an_older_subscription_table_gains_the_first_records_column(tmp_path):
     try:
         [sub] = Subscriptions(state).all()
         assert sub.first_records is False
-        columns = {r["name"] for r in state.query("PRAGMA table_info(notify_subscription)")}
-        assert "first_records" in columns
+        assert "first_records" in state.columns("notify_subscription")
     finally:
         state.close()
 
@@ -272,15 +272,17 @@ def test_ensure_schema_brings_an_older_subscription_table_up_to_date(tmp_path):
 
     from archive.alerts.schema import SCHEMA, ensure_schema
     from store.state import State
+    from store.state.sqlite import DIALECT
 
     path = tmp_path / "state.sqlite"
+    old_schema = DIALECT.ddl(SCHEMA).replace("    first_records INTEGER NOT NULL DEFAULT 0,\n", "")
     with sqlite3.connect(path) as db:
-        db.executescript(SCHEMA.replace("    first_records INTEGER NOT NULL DEFAULT 0,\n", ""))
+        db.executescript(old_schema)
     state = State(path)
     try:
 
         def columns() -> list[str]:
-            return [r["name"] for r in state.query("PRAGMA table_info(notify_subscription)")]
+            return state.columns("notify_subscription")
 
         assert "first_records" not in columns()
         ensure_schema(state)

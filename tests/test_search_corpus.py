@@ -10,6 +10,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from archive.search import QueryError, language_resolver, search, when
 from store.git.versions import CHANGE, FIRST_RECORD, NewVersion
 from store.index.analysis import PolicyAnalyzer
 from tests.conftest import OTA_JSONL
+from tests.services import new_database
 
 pytestmark = pytest.mark.slow
 
@@ -58,13 +60,22 @@ def new_versions(items: list[dict[str, Any]]) -> Iterator[NewVersion]:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory, search_engine) -> Iterator[tuple[Archive, list[dict[str, Any]]]]:
+def corpus(
+    tmp_path_factory, search_engine, request
+) -> Iterator[tuple[Archive, list[dict[str, Any]]]]:
     items = histories()
     folder = tmp_path_factory.mktemp("ota")
-    config = config_from_mapping(
-        {"data_dir": str(folder / "data"), "search": {"engine": search_engine}},
-        path=folder / "c.toml",
-    )
+    with ExitStack() as stack:
+        settings: dict[str, Any] = {"engine": search_engine}
+        if search_engine == "postgresql":  # a database of this module's own
+            settings["url"] = stack.enter_context(new_database(request.getfixturevalue("services")))
+        config = config_from_mapping(
+            {"data_dir": str(folder / "data"), "search": settings}, path=folder / "c.toml"
+        )
+        yield from _imported(config, items)
+
+
+def _imported(config, items) -> Iterator[tuple[Archive, list[dict[str, Any]]]]:
     with Archive(config, writer=True, create=True) as archive:
         archive.versions.bulk_import(new_versions(items))
         with archive.state.connect() as db:

@@ -1,10 +1,11 @@
-"""Both search engines give the same answers on the OTA corpus (301 histories, 1,510 versions).
+"""The search engines give the same answers on the OTA corpus (301 histories, 1,510 versions).
 
 The corpus is imported once through the CLI (``import``, which builds the index of the engine
-in its config: tantivy), copied, and reindexed with whoosh through the CLI (``reindex``). Every
-query then runs on both: the same number of hits, the same policies (all pages), the same
-matching versions with ``--history``, and the same first hit where whoosh ranks it clearly
-first. And the tantivy engine indexes the terms of the project's own analysers.
+in its config: tantivy), copied, and reindexed with whoosh and with PostgreSQL through the CLI
+(``reindex``). Every query then runs on whoosh and on each other engine: the same number of
+hits, the same policies (all pages), the same matching versions with ``--history``, and the same
+first hit where whoosh ranks it clearly first. And the tantivy engine indexes the terms of the
+project's own analysers.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from archive.config import load_config
 from archive.search import MAX_LIMIT, parse_query, search
 from store.index.analysis import ANALYSED, PolicyAnalyzer
 from tests.conftest import OTA_JSONL
+from tests.services import new_database
 from tests.support import Cli
 
 pytestmark = pytest.mark.slow
@@ -70,31 +73,38 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
 CLEARLY_FIRST = 1.25  # whoosh's first hit scores this much more than its second
 
 
+OTHERS = ("tantivy", "postgresql")  # each compared with whoosh
+
+
 @pytest.fixture(scope="module")
-def engines(tmp_path_factory) -> Iterator[dict[str, Archive]]:
+def engines(tmp_path_factory, request) -> Iterator[dict[str, Archive]]:
     root = tmp_path_factory.mktemp("engines")
     configs = {}
-    for engine in ("tantivy", "whoosh"):
-        path = root / engine / "config.toml"
-        path.parent.mkdir()
-        path.write_text(
-            f'data_dir = "{root / engine / "data"}"\n\n[search]\nengine = "{engine}"\n',
-            encoding="utf-8",
-        )
-        configs[engine] = path
-    Cli(configs["tantivy"])("import", str(OTA_JSONL))
-    shutil.copytree(
-        root / "tantivy" / "data",
-        root / "whoosh" / "data",
-        ignore=shutil.ignore_patterns("index", "index.*"),
-    )
-    assert "Indexed 1,510 versions" in Cli(configs["whoosh"])("reindex").output
-    archives = {e: Archive(load_config(p), writer=False) for e, p in configs.items()}
-    try:
-        yield archives
-    finally:
-        for archive in archives.values():
-            archive.close()
+    with ExitStack() as stack:
+        database = stack.enter_context(new_database(request.getfixturevalue("services")))
+        for engine in ("tantivy", "whoosh", "postgresql"):
+            path = root / engine / "config.toml"
+            path.parent.mkdir()
+            url = f'url = "{database}"\n' if engine == "postgresql" else ""
+            path.write_text(
+                f'data_dir = "{root / engine / "data"}"\n\n[search]\nengine = "{engine}"\n{url}',
+                encoding="utf-8",
+            )
+            configs[engine] = path
+        Cli(configs["tantivy"])("import", str(OTA_JSONL))
+        for engine in ("whoosh", "postgresql"):
+            shutil.copytree(
+                root / "tantivy" / "data",
+                root / engine / "data",
+                ignore=shutil.ignore_patterns("index", "index.*"),
+            )
+            assert "Indexed 1,510 versions" in Cli(configs[engine])("reindex").output
+        archives = {e: Archive(load_config(p), writer=False) for e, p in configs.items()}
+        try:
+            yield archives
+        finally:
+            for archive in archives.values():
+                archive.close()
 
 
 def every_hit(archive: Archive, q: str, options: dict[str, Any]) -> list[dict[str, Any]]:
@@ -109,40 +119,43 @@ def every_hit(archive: Archive, q: str, options: dict[str, Any]) -> list[dict[st
         page += 1
 
 
-def test_both_engines_index_the_same_versions(engines):
-    whoosh, tantivy = engines["whoosh"].index.stats(), engines["tantivy"].index.stats()
-    assert (tantivy.policies, tantivy.versions, tantivy.head) == (
+@pytest.mark.parametrize("other", OTHERS)
+def test_both_engines_index_the_same_versions(engines, other):
+    whoosh, found = engines["whoosh"].index.stats(), engines[other].index.stats()
+    assert (found.policies, found.versions, found.head) == (
         whoosh.policies,
         whoosh.versions,
         whoosh.head,
     )
-    assert tantivy.sections == whoosh.sections  # the same sections and runs
+    assert found.sections == whoosh.sections  # the same sections and runs
 
 
+@pytest.mark.parametrize("other", OTHERS)
 @pytest.mark.parametrize(("q", "options"), QUERIES, ids=[f"{q} {o}" for q, o in QUERIES])
-def test_both_engines_find_the_same_policies(engines, q, options):
-    found = {e: every_hit(a, q, options) for e, a in engines.items()}
-    assert len(found["tantivy"]) == len(found["whoosh"])
+def test_both_engines_find_the_same_policies(engines, q, options, other):
+    found = {e: every_hit(engines[e], q, options) for e in ("whoosh", other)}
+    assert len(found[other]) == len(found["whoosh"])
     keys = {e: {(h["service"], h["type"]): h for h in hits} for e, hits in found.items()}
-    assert keys["tantivy"].keys() == keys["whoosh"].keys()
+    assert keys[other].keys() == keys["whoosh"].keys()
     shown = ("version", "lang", "current", "first_match", "last_match", "matched_versions")
     for key, hit in keys["whoosh"].items():
-        other = keys["tantivy"][key]
-        assert {k: other.get(k) for k in shown} == {k: hit.get(k) for k in shown}, key
+        theirs = keys[other][key]
+        assert {k: theirs.get(k) for k in shown} == {k: hit.get(k) for k in shown}, key
         if "<mark>" in hit["snippet"]:  # a matched word shown (whoosh may show none)
-            assert "<mark>" in other["snippet"], key
+            assert "<mark>" in theirs["snippet"], key
     ranked = found["whoosh"]
     if len(ranked) >= 2 and ranked[0]["score"] >= CLEARLY_FIRST * ranked[1]["score"] > 0:
-        assert found["tantivy"][0]["service"] == ranked[0]["service"]
+        assert found[other][0]["service"] == ranked[0]["service"]
 
 
+@pytest.mark.parametrize("other", OTHERS)
 @pytest.mark.parametrize(
     "q", ['"30 days"', "arbitration -class", "biometric OR fingerprint", "cookies lang:fr"]
 )
-def test_both_engines_give_the_same_clause_timelines(engines, q):
-    timelines = {e: a.index.match_versions(parse_query(q)) for e, a in engines.items()}
-    assert timelines["tantivy"] == timelines["whoosh"]
-    assert timelines["tantivy"]
+def test_both_engines_give_the_same_clause_timelines(engines, q, other):
+    timelines = {e: engines[e].index.match_versions(parse_query(q)) for e in ("whoosh", other)}
+    assert timelines[other] == timelines["whoosh"]
+    assert timelines[other]
 
 
 def test_the_tantivy_engine_indexes_the_project_analysers_terms():

@@ -25,7 +25,7 @@ def record(state: State, user: str, action: str, detail: str) -> None:
     at = datetime.now(UTC).isoformat(timespec="seconds")
     with state.connect() as db:
         db.execute(
-            "INSERT INTO account_audit(at, user, action, detail) VALUES(?, ?, ?, ?)",
+            'INSERT INTO account_audit(at, "user", action, detail) VALUES(?, ?, ?, ?)',
             (at, user[:200], action[:200], detail[:MAX_DETAIL]),
         )
 
@@ -34,7 +34,7 @@ def recent(state: State, limit: int = 200, offset: int = 0) -> list[AuditEntry]:
     """The newest entries first, skipping the ``offset`` newest (a page of the log)."""
     ensure_schema(state)
     rows = state.query(
-        "SELECT at, user, action, detail FROM account_audit ORDER BY id DESC LIMIT ? OFFSET ?",
+        'SELECT at, "user", action, detail FROM account_audit ORDER BY id DESC LIMIT ? OFFSET ?',
         (limit, offset),
     )
     return [

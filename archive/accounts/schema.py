@@ -1,12 +1,12 @@
-"""The account tables in ``state.sqlite``, created by whoever opens them first (idempotent)."""
+"""The account tables in the state database, created by whoever opens them first (idempotent)."""
 
 from __future__ import annotations
 
-from store.state import State
+from store.state import Schema, State, statements
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS account_user (
-    id INTEGER PRIMARY KEY,
+    id {id},
     name TEXT NOT NULL UNIQUE,
     role TEXT NOT NULL,
     password TEXT NOT NULL,
@@ -15,13 +15,13 @@ CREATE TABLE IF NOT EXISTS account_user (
 );
 CREATE TABLE IF NOT EXISTS account_session (
     id_hash TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES account_user(id) ON DELETE CASCADE,
-    created REAL NOT NULL,
-    expires REAL NOT NULL
+    user_id BIGINT NOT NULL REFERENCES account_user(id) ON DELETE CASCADE,
+    created {real} NOT NULL,
+    expires {real} NOT NULL
 );
 CREATE INDEX IF NOT EXISTS account_session_user ON account_session (user_id);
 CREATE TABLE IF NOT EXISTS account_token (
-    id INTEGER PRIMARY KEY,
+    id {id},
     name TEXT NOT NULL UNIQUE,
     role TEXT NOT NULL,
     token_hash TEXT NOT NULL UNIQUE,
@@ -31,26 +31,21 @@ CREATE TABLE IF NOT EXISTS account_token (
 CREATE TABLE IF NOT EXISTS account_login (
     name TEXT PRIMARY KEY,
     failures INTEGER NOT NULL DEFAULT 0,
-    locked_until REAL NOT NULL DEFAULT 0
+    locked_until {real} NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS account_audit (
-    id INTEGER PRIMARY KEY,
+    id {id},
     at TEXT NOT NULL,
-    user TEXT NOT NULL,
+    "user" TEXT NOT NULL,
     action TEXT NOT NULL,
     detail TEXT NOT NULL
 );
 """
+"""The tables (``{id}``, ``{real}``: the dialect's id and float column types)."""
 
-_READY = "_accounts_schema_ready"
+ACCOUNTS = Schema("accounts", (statements(SCHEMA),))
 
 
 def ensure_schema(state: State) -> None:
     """Create the account tables if they do not exist yet (once per opened State)."""
-    if getattr(state, _READY, False):
-        return
-    with state.connect() as db:
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                db.execute(statement)
-    setattr(state, _READY, True)
+    state.migrate(ACCOUNTS)

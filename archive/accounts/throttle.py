@@ -45,7 +45,7 @@ class LoginThrottle:
         with self.state.connect() as db:
             db.execute(
                 "INSERT INTO account_login(name, failures) VALUES(?, 1) "
-                "ON CONFLICT(name) DO UPDATE SET failures = failures + 1",
+                "ON CONFLICT(name) DO UPDATE SET failures = account_login.failures + 1",
                 (name,),
             )
             failures = db.execute(

@@ -4,7 +4,6 @@ name and a role; sent as ``Authorization: Bearer <token>``."""
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,7 +13,7 @@ from archive.accounts.roles import check_role
 from archive.accounts.schema import ensure_schema
 from archive.accounts.sessions import digest
 from archive.accounts.users import User
-from store.state import State
+from store.state import Row, State
 
 PREFIX = "pa_"
 MAX_TOKEN = 200
@@ -32,7 +31,7 @@ class ApiToken:
         return User(id=self.id, name=f"token:{self.name}", role=self.role, token=True)
 
 
-def _token(row: sqlite3.Row) -> ApiToken:
+def _token(row: Row) -> ApiToken:
     return ApiToken(row["id"], row["name"], row["role"], row["created"], row["last_used"])
 
 
@@ -52,13 +51,14 @@ class ApiTokens:
         secret = PREFIX + secrets.token_urlsafe(32)
         now = _now()
         with self.state.connect() as db:
-            if db.execute("SELECT 1 FROM account_token WHERE name = ?", (name,)).fetchone():
-                raise DuplicateNameError(f"there is already a token {name!r}")
-            cursor = db.execute(
-                "INSERT INTO account_token(name, role, token_hash, created) VALUES(?, ?, ?, ?)",
+            added = db.execute(
+                "INSERT INTO account_token(name, role, token_hash, created) VALUES(?, ?, ?, ?) "
+                "ON CONFLICT(name) DO NOTHING RETURNING id",
                 (name, role, digest(secret), now),
-            )
-        return ApiToken(int(cursor.lastrowid or 0), name, role, now, None), secret
+            ).fetchone()
+        if added is None:
+            raise DuplicateNameError(f"there is already a token {name!r}")
+        return ApiToken(int(added["id"]), name, role, now, None), secret
 
     def check(self, secret: str) -> ApiToken | None:
         """The token this secret belongs to (and note its use); None if unknown or revoked."""

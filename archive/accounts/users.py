@@ -1,8 +1,7 @@
-"""Users: a name, a role and a password hash, in ``state.sqlite``."""
+"""Users: a name, a role and a password hash, in the state database."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -11,7 +10,7 @@ from archive.accounts.names import check_name
 from archive.accounts.passwords import hash_password
 from archive.accounts.roles import check_role, has_role
 from archive.accounts.schema import ensure_schema
-from store.state import State
+from store.state import Row, State
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _user(row: sqlite3.Row) -> User:
+def _user(row: Row) -> User:
     return User(id=row["id"], name=row["name"], role=row["role"])
 
 
@@ -47,14 +46,14 @@ class Users:
         hashed = hash_password(password)
         now = _now()
         with self.state.connect() as db:
-            if db.execute("SELECT 1 FROM account_user WHERE name = ?", (name,)).fetchone():
-                raise DuplicateNameError(f"there is already a user {name!r}")
-            cursor = db.execute(
+            added = db.execute(
                 "INSERT INTO account_user(name, role, password, created, changed) "
-                "VALUES(?, ?, ?, ?, ?)",
+                "VALUES(?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING RETURNING id",
                 (name, role, hashed, now, now),
-            )
-        return User(id=int(cursor.lastrowid or 0), name=name, role=role)
+            ).fetchone()
+        if added is None:
+            raise DuplicateNameError(f"there is already a user {name!r}")
+        return User(id=int(added["id"]), name=name, role=role)
 
     def get(self, user_id: int) -> User | None:
         rows = self.state.query("SELECT * FROM account_user WHERE id = ?", (user_id,))

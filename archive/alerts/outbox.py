@@ -2,7 +2,9 @@
 
 Rows are unique on (subscription, event, key) — the key is the version id for change alerts —
 so queuing the same alert twice (the live listener, then a catch-up after a crash) keeps one.
-A delivery claims its rows with a lease (``sending``); a process that dies while sending leaves
+A delivery claims its rows with a lease (``sending``; on PostgreSQL the claiming SELECT skips
+rows another worker is claiming at that moment, ``FOR UPDATE SKIP LOCKED``, so two workers
+never claim the same row); a process that dies while sending leaves
 rows whose lease runs out and that are picked up again (at-least-once; the webhook id stays the
 same so receivers can drop a duplicate). Each attempt is logged in ``notify_attempt``.
 """
@@ -11,14 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from store.state import State
+from store.state import Connection, Row, State
 
 PENDING, SENDING, DELIVERED, FAILED, CANCELLED = (
     "pending",
@@ -28,6 +29,17 @@ PENDING, SENDING, DELIVERED, FAILED, CANCELLED = (
     "cancelled",
 )
 DIGEST_PERIOD = 86400.0
+
+# Claims read the rows they take with the dialect's skip_locked clause appended.
+_DUE = (
+    "SELECT * FROM notify_outbox WHERE (status = 'pending' AND next_attempt <= ?) "
+    "OR (status = 'sending' AND lease_until < ?) ORDER BY next_attempt, id LIMIT ?"
+)
+_DUE_DIGEST = (
+    "SELECT * FROM notify_outbox WHERE subscription_id = ? AND status = 'pending' "
+    "AND next_attempt <= ? AND event != 'confirm' ORDER BY id"
+)
+_DUE_ONE = "SELECT * FROM notify_outbox WHERE id = ? AND status = 'pending' AND next_attempt <= ?"
 
 
 def _iso(ts: float) -> str:
@@ -64,7 +76,7 @@ class OutboxRow:
     last_error: str | None
 
 
-def _row(row: sqlite3.Row) -> OutboxRow:
+def _row(row: Row) -> OutboxRow:
     return OutboxRow(
         id=row["id"],
         alert_id=row["alert_id"],
@@ -78,6 +90,22 @@ def _row(row: sqlite3.Row) -> OutboxRow:
         next_attempt=row["next_attempt"],
         last_error=row["last_error"],
     )
+
+
+def move_cursor(db: Connection, key: str, expected: str | None, value: str) -> bool:
+    """Set the ``meta`` cursor ``key`` to ``value`` if it holds ``expected`` (None: unset), in
+    one statement, so two writers racing cannot both move it; returns whether it moved."""
+    if expected is None:
+        cur = db.execute(
+            "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) "
+            "DO UPDATE SET value = excluded.value WHERE meta.value IS NULL",
+            (key, value),
+        )
+    else:
+        cur = db.execute(
+            "UPDATE meta SET value = ? WHERE key = ? AND value = ?", (value, key, expected)
+        )
+    return cur.rowcount == 1
 
 
 class Outbox:
@@ -111,8 +139,9 @@ class Outbox:
                     ).fetchone()
                     due = row["due"] if row["due"] is not None else now + DIGEST_PERIOD
                 cur = db.execute(
-                    "INSERT OR IGNORE INTO notify_outbox (alert_id, subscription_id, event, key, "
-                    "facts, created, status, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO notify_outbox (alert_id, subscription_id, event, key, facts, "
+                    "created, status, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
                     (
                         alert_id(alert.subscription_id, alert.event, alert.key),
                         alert.subscription_id,
@@ -126,14 +155,7 @@ class Outbox:
                 )
                 added += cur.rowcount
             if cursor is not None:
-                key, expected, value = cursor
-                row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-                if (row["value"] if row else None) == expected:
-                    db.execute(
-                        "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) "
-                        "DO UPDATE SET value = excluded.value",
-                        (key, value),
-                    )
+                move_cursor(db, *cursor)
         return added
 
     def queue_confirmation(self, subscription_id: int, *, now: float) -> None:
@@ -150,8 +172,7 @@ class Outbox:
         """Claim up to ``limit`` rows due at ``now`` (and rows whose lease ran out)."""
         with self.state.connect() as db:
             rows = db.execute(
-                "SELECT * FROM notify_outbox WHERE (status = 'pending' AND next_attempt <= ?) "
-                "OR (status = 'sending' AND lease_until < ?) ORDER BY next_attempt, id LIMIT ?",
+                _DUE + db.dialect.skip_locked,
                 (now, now, limit),
             ).fetchall()
             db.executemany(
@@ -164,8 +185,7 @@ class Outbox:
         """Claim the rest of a subscription's due digest (rows not yet claimed)."""
         with self.state.connect() as db:
             rows = db.execute(
-                "SELECT * FROM notify_outbox WHERE subscription_id = ? AND status = 'pending' "
-                "AND next_attempt <= ? AND event != 'confirm' ORDER BY id",
+                _DUE_DIGEST + db.dialect.skip_locked,
                 (subscription_id, now),
             ).fetchall()
             db.executemany(
@@ -254,8 +274,7 @@ class Outbox:
         """Claim one alert if it is due at ``now`` (``[]`` if not: sent, or claimed already)."""
         with self.state.connect() as db:
             rows = db.execute(
-                "SELECT * FROM notify_outbox WHERE id = ? AND status = 'pending' "
-                "AND next_attempt <= ?",
+                _DUE_ONE + db.dialect.skip_locked,
                 (outbox_id, now),
             ).fetchall()
             db.executemany(
@@ -302,7 +321,7 @@ class Outbox:
             sql, params = sql + " AND subscription_id = ?", [*params, subscription_id]
         return [_row(r) for r in self.state.query(sql + " ORDER BY id", tuple(params))]
 
-    def attempts(self, outbox_id: int) -> list[sqlite3.Row]:
+    def attempts(self, outbox_id: int) -> list[Row]:
         """The delivery log of one alert: at, outcome, status, error."""
         return self.state.query(
             "SELECT at, outcome, status, error FROM notify_attempt WHERE outbox_id = ? ORDER BY id",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ from archive.alerts.errors import NotifyError
 from archive.config import AlertSettings, NotifySettings, check_url
 from archive.errors import FetchError
 from archive.fetch.guard import check_url_allowed
-from store.state import State
+from store.state import Row, State
 
 CHANNELS = ("email", "webhook", "apprise")
 ACTIVE, PENDING, UNSUBSCRIBED, DISABLED, REMOVED = (
@@ -117,7 +116,7 @@ def check_webhook_address(url: str, settings: NotifySettings) -> None:
         raise NotifyError(f"webhook URL: {exc.reason}") from None
 
 
-def _row(row: sqlite3.Row) -> Subscription:
+def _row(row: Row) -> Subscription:
     return Subscription(
         id=row["id"],
         channel=row["channel"],
@@ -134,26 +133,8 @@ def _row(row: sqlite3.Row) -> Subscription:
     )
 
 
-def ensure_columns(state: State) -> bool:
-    """Add the columns newer than the table (``first_records``) to an existing table.
-
-    Returns whether the table exists (with every column) now."""
-    columns = {r["name"] for r in state.query("PRAGMA table_info(notify_subscription)")}
-    if not columns:
-        return False
-    if "first_records" not in columns:
-        with state.connect() as db:
-            again = {r["name"] for r in db.execute("PRAGMA table_info(notify_subscription)")}
-            if "first_records" not in again:
-                db.execute(
-                    "ALTER TABLE notify_subscription "
-                    "ADD COLUMN first_records INTEGER NOT NULL DEFAULT 0"
-                )
-    return True
-
-
 class Subscriptions:
-    """The subscription table of one ``state.sqlite``."""
+    """The subscription table of one state database."""
 
     def __init__(self, state: State) -> None:
         self.state = state
@@ -161,7 +142,10 @@ class Subscriptions:
 
     def _ensure(self) -> None:
         if not self._ready:
-            self._ready = ensure_columns(self.state)
+            from archive.alerts.schema import ensure_schema  # it imports the channels' names
+
+            ensure_schema(self.state)
+            self._ready = True
 
     def all(self) -> list[Subscription]:
         self._ensure()

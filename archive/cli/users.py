@@ -1,7 +1,8 @@
 """Account commands: ``user add|list|remove|passwd`` and ``token create|list|revoke``.
 
-Accounts live in state.sqlite, so these work before ``init`` too; passwords are prompted (twice)
-or read from standard input with ``--password-stdin``, never taken as an argument.
+Accounts live in the state database (state.sqlite, or [database] url), so these work before
+``init`` too; passwords are prompted (twice) or read from standard input with
+``--password-stdin``, never taken as an argument.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ ROLE = click.Choice(ROLES)
 
 @contextmanager
 def _state(ctx: Context) -> Iterator[State]:
-    state = State(ctx.config.state_path)
+    state = State(ctx.config.state_path, ctx.config.database.url)
     try:
         yield state
     finally:

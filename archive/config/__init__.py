@@ -269,16 +269,95 @@ def _engine(value: Any, where: str) -> str:
     return str(value)
 
 
+_DATABASE_SCHEMES = ("postgresql", "postgres")
+_QUEUE_SCHEMES = ("redis", "rediss")
+
+
+def database_url(value: Any, where: str) -> str:
+    """A PostgreSQL connection URL (``postgresql://user@host:port/db``), or "" for none."""
+    return _service_url(value, _DATABASE_SCHEMES, "postgresql://user@127.0.0.1:5432/archive")
+
+
+def queue_url(value: Any, where: str) -> str:
+    """A Redis URL (``redis://host:port/db``), or "" for none."""
+    return _service_url(value, _QUEUE_SCHEMES, "redis://127.0.0.1:6379/0")
+
+
+def _service_url(value: Any, schemes: tuple[str, ...], example: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a URL string such as {example!r}")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"must be a URL such as {example!r}, not {value!r}")
+    try:
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        raise ValueError(f"has a bad port: {value!r}") from None
+    return value
+
+
+def _database_urls(value: Any, where: str) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ValueError("must be a list of postgresql:// URLs")
+    return tuple(database_url(v, where) for v in items if v)
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Where the shared state lives: policy state, subscriptions, the alert outbox and its
+    delivery log, accounts. Empty: data_dir/state.sqlite (embedded, one machine)."""
+
+    url: str = _help(
+        "PostgreSQL URL (postgresql://user:password@host:port/dbname) for state shared by "
+        "several machines; empty keeps state in data_dir/state.sqlite. Move existing state "
+        "over with `policy-archive migrate-state --to URL`.",
+        "",
+        parse=database_url,
+        kind="string",
+    )
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """The task queue that spreads fetches over workers (`run --queue`, `worker --queue`)."""
+
+    url: str = _help(
+        "Redis URL (redis://host:port/db) of the fetch queue; empty runs every check in the "
+        "`run` process itself. `run --queue URL` and `worker --queue URL` override it.",
+        "",
+        parse=queue_url,
+        kind="string",
+    )
+
+
 @dataclass(frozen=True)
 class SearchSettings:
-    """The search index (in data_dir/index)."""
+    """The search index (in data_dir/index, or in PostgreSQL)."""
 
     engine: str = _help(
-        "'whoosh' (pure Python, the default) or 'tantivy' (faster; PyPI tantivy). Changing "
-        "it rebuilds the index from git at the next sync.",
+        "'whoosh' (pure Python, the default), 'tantivy' (faster; PyPI tantivy) or "
+        "'postgresql' (shared by several machines; uses [database] url unless [search] url "
+        "is set). Changing it rebuilds the index from git at the next sync.",
         "whoosh",
         parse=_engine,
         kind="string",
+    )
+    url: str = _help(
+        "PostgreSQL URL of the search index when engine = 'postgresql' and the index lives "
+        "apart from the state; empty: [database] url.",
+        "",
+        parse=database_url,
+        kind="string",
+    )
+    replicas: tuple[str, ...] = _help(
+        "PostgreSQL URLs of read replicas (streaming standbys) that searches read from, in "
+        "turn; a replica that fails is skipped and searches fall back to the primary.",
+        (),
+        parse=_database_urls,
+        kind="list of URLs",
     )
 
 
@@ -588,6 +667,8 @@ TABLES: tuple[Table, ...] = (
     Table("notify", NotifySettings),
     Table("export", ExportSettings),
     Table("search", SearchSettings),
+    Table("database", DatabaseSettings),
+    Table("queue", QueueSettings),
     Table("policy", PolicySettings, many=True),
     Table("alert", AlertSettings, many=True),
 )
@@ -610,6 +691,8 @@ class Config:
     notify: NotifySettings = field(default_factory=NotifySettings)
     export: ExportSettings = field(default_factory=ExportSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
     alerts: tuple[AlertSettings, ...] = ()
     policies: tuple[PolicyConfig, ...] = ()
     declarations: Path | None = None
@@ -630,6 +713,12 @@ class Config:
     @property
     def state_path(self) -> Path:
         return self.data_dir / "state.sqlite"
+
+    @property
+    def search_url(self) -> str:
+        """The PostgreSQL URL of the search index (engine 'postgresql'): [search] url, else
+        [database] url; "" when neither is set."""
+        return self.search.url or self.database.url
 
     def policy(self, service: str, type_: str) -> PolicyConfig | None:
         for p in self.policies:
@@ -844,6 +933,14 @@ def config_from_mapping(
         for name, cls in SECTIONS.items()
     }
     _check_limits(origin, sections["fetch"], sections["web"])
+    if sections["search"].engine == "postgresql" and not (
+        sections["search"].url or sections["database"].url
+    ):
+        raise ConfigError(
+            f"{origin}: [search] engine = 'postgresql' needs a database: set [database] url "
+            "(or [search] url) to a postgresql:// URL, e.g. the POSTGRES_URL that "
+            "`scripts/services start` prints"
+        )
     top_keys = {f.name for f in dataclasses.fields(TopLevelSettings)}
     top: TopLevelSettings = build_section(
         TopLevelSettings, {k: v for k, v in raw.items() if k in top_keys}, origin

@@ -25,14 +25,20 @@ class Fetcher:
     ``settings.allow_private_addresses``), at most ``settings.concurrency`` run at once, and
     requests to one host start ``settings.per_host_delay`` seconds apart.
     ``allow_networks`` lists networks reachable even with the guard on (e.g. an intranet).
+    ``throttle`` replaces the in-process limiter (a fetch queue's workers share one in Redis:
+    ``archive.queue.limiter.SharedThrottle``).
     """
 
     def __init__(
-        self, settings: FetchSettings, *, allow_networks: Iterable[str | IPNetwork] = ()
+        self,
+        settings: FetchSettings,
+        *,
+        allow_networks: Iterable[str | IPNetwork] = (),
+        throttle: Throttle | None = None,
     ) -> None:
         self.settings = settings
         self._policy = AddressPolicy.build(settings.allow_private_addresses, allow_networks)
-        self._throttle = Throttle(settings.concurrency, settings.per_host_delay)
+        self._throttle = throttle or Throttle(settings.concurrency, settings.per_host_delay)
         self._http = HttpClient(settings, self._policy, self._throttle)
         self._browser = BrowserRenderer(settings, self._policy)
 

@@ -1,4 +1,9 @@
-"""Admission control for outbound requests: a global concurrency limit and a per-host delay."""
+"""Admission control for outbound requests: a global concurrency limit and a per-host delay.
+
+:class:`Throttle` keeps each host's next allowed start in this process; a subclass may keep it
+elsewhere (``archive.queue.limiter.SharedThrottle`` keeps it in Redis, so every worker of a
+fetch queue waits its turn) by overriding :meth:`Throttle.take_turn`. The fetcher takes either.
+"""
 
 from __future__ import annotations
 
@@ -27,27 +32,42 @@ class Throttle:
         self._next_start: dict[str, float] = {}
         self._cond = threading.Condition()
 
+    @property
+    def per_host_delay(self) -> float:
+        return self._delay
+
     @contextmanager
     def slot(self, host: str) -> Iterator[None]:
         """Wait until a request to ``host`` may start; hold a concurrency slot meanwhile."""
         with self._cond:
             while True:
-                now = time.monotonic()
-                ready_at = self._next_start.get(host, 0.0)
-                if now >= ready_at and self._active < self._limit:
-                    break
-                self._cond.wait(ready_at - now if now < ready_at else None)
+                wait: float | None = None  # None: until a slot is freed
+                if self._active < self._limit:
+                    wait = self.take_turn(host) if self._delay else 0.0
+                    if wait <= 0:
+                        break
+                self._cond.wait(wait)
             self._active += 1
-            if self._delay:
-                self._next_start[host] = now + self._delay
-                if len(self._next_start) > _PRUNE_AT:
-                    self._forget_expired(now)
         try:
             yield
         finally:
             with self._cond:
                 self._active -= 1
                 self._cond.notify_all()
+
+    def take_turn(self, host: str) -> float:
+        """Take ``host``'s turn now if it has come (0.0), else the seconds until it comes.
+
+        Called with the lock held, only when a concurrency slot is free and the delay is set.
+        """
+        now = time.monotonic()
+        ready_at = self._next_start.get(host, 0.0)
+        if now < ready_at:
+            return ready_at - now
+        self._next_start[host] = now + self._delay
+        if len(self._next_start) > _PRUNE_AT:
+            self._forget_expired(now)
+        return 0.0
 
     def _forget_expired(self, now: float) -> None:
         for host in [h for h, t in self._next_start.items() if t <= now]:

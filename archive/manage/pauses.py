@@ -1,4 +1,4 @@
-"""Paused policies in ``state.sqlite``: still declared, not checked on schedule until resumed.
+"""Paused policies in the state database: still declared, not checked on schedule until resumed.
 
 A flag in state rather than an edit of the declaration: pausing is an operator's decision about
 this archive, not about what the document is. ``run`` picks a change up within a second.
@@ -10,8 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from archive.config import PolicyConfig
-from archive.manage.requests import has_table
-from store.state import State
+from store.state import Schema, State
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS manage_pause (
@@ -22,14 +21,13 @@ CREATE TABLE IF NOT EXISTS manage_pause (
     PRIMARY KEY (service, type)
 )
 """
+PAUSES = Schema("manage_pause", ((SCHEMA,),))
 
 
 class Pauses:
     def __init__(self, state: State) -> None:
         self.state = state
-        if not has_table(state, "manage_pause"):
-            with state.connect() as db:
-                db.execute(SCHEMA)
+        state.migrate(PAUSES)
 
     def pause(self, service: str, type_: str, user: str) -> None:
         with self.state.connect() as db:

@@ -1,4 +1,4 @@
-"""Check requests in ``state.sqlite``: "check this policy now" or "re-extract it", asked by the
+"""Check requests in the state database: "check this policy now" or "re-extract it", asked by the
 admin UI and carried out by the writer.
 
 The web UI may be a reader (``serve``) while another process (``run``) holds the writer lock,
@@ -9,11 +9,10 @@ writer lock), runs it and writes the outcome back, which the page polls.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from store.state import State
+from store.state import Row, Schema, State, statements
 
 CHECK, FIRST_CHECK, REEXTRACT = "check", "first_check", "reextract"
 KINDS = (CHECK, FIRST_CHECK, REEXTRACT)
@@ -23,7 +22,7 @@ PENDING, RUNNING, DONE = "pending", "running", "done"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS manage_request (
-    id INTEGER PRIMARY KEY,
+    id {id},
     service TEXT NOT NULL,
     type TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -39,6 +38,7 @@ CREATE TABLE IF NOT EXISTS manage_request (
 );
 CREATE INDEX IF NOT EXISTS manage_request_status ON manage_request (status, id);
 """
+REQUESTS = Schema("manage_request", (statements(SCHEMA),))
 
 
 @dataclass(frozen=True)
@@ -71,15 +71,14 @@ class Outcome:
 
 def has_table(state: State, name: str) -> bool:
     """Whether the table exists (a read: pages that only look take no write lock)."""
-    rows = state.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
-    return bool(rows)
+    return state.has_table(name)
 
 
 def _now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
-def _request(row: sqlite3.Row) -> Request:
+def _request(row: Row) -> Request:
     return Request(
         id=row["id"],
         service=row["service"],
@@ -101,22 +100,18 @@ class Requests:
 
     def __init__(self, state: State) -> None:
         self.state = state
-        if not has_table(state, "manage_request"):
-            with state.connect() as db:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+        state.migrate(REQUESTS)
 
     def add(self, service: str, type_: str, kind: str, user: str) -> int:
         if kind not in KINDS:
             raise ValueError(f"unknown request kind {kind!r}")
         with self.state.connect() as db:
-            cursor = db.execute(
+            added = db.execute(
                 "INSERT INTO manage_request (service, type, kind, requested_by, requested_at, "
-                "status) VALUES (?, ?, ?, ?, ?, ?)",
+                "status) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (service, type_, kind, user, _now(), PENDING),
-            )
-            return int(cursor.lastrowid or 0)
+            ).fetchone()
+            return int(added["id"])
 
     def get(self, request_id: int) -> Request | None:
         rows = self.state.query("SELECT * FROM manage_request WHERE id = ?", (request_id,))

@@ -9,6 +9,7 @@ docs/decisions/0003-search-index.md for the design.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from store.index.base import IndexStats, LanguageOf, Progress, SearchIndex
@@ -61,19 +62,31 @@ __all__ = [
 ]
 
 
-ENGINES = ("whoosh", "tantivy")
+ENGINES = ("whoosh", "tantivy", "postgresql")
 """The search engines :func:`open_index` knows; the first is the default."""
 
 
-def open_index(path: Path, *, readers: int = 2, engine: str = ENGINES[0]) -> SearchIndex:
-    """The search index stored in ``path`` by ``engine``, read by at most ``readers``
-    searchers shared by the process's threads. Opening reads nothing: a missing index (or
-    one another engine wrote) reads as empty (``exists()`` is False) until a writer's
-    ``sync`` builds it."""
+def open_index(
+    path: Path,
+    *,
+    readers: int = 2,
+    engine: str = ENGINES[0],
+    url: str = "",
+    replicas: Sequence[str] = (),
+) -> SearchIndex:
+    """The search index stored in ``path`` by ``engine`` (or, for ``postgresql``, in the
+    database at ``url``, read from ``replicas`` when there are any), read by at most
+    ``readers`` searchers shared by the process's threads. Opening reads nothing: a missing
+    index (or one another engine wrote) reads as empty (``exists()`` is False) until a
+    writer's ``sync`` builds it."""
     if engine == "tantivy":
         from store.index.tantivy import TantivyIndex
 
         return TantivyIndex(Path(path), readers=readers)
+    if engine == "postgresql":
+        from store.index.postgresql import PostgresIndex
+
+        return PostgresIndex(url, replicas=tuple(replicas), readers=readers)
     if engine != "whoosh":
         raise ValueError(f"unknown search engine {engine!r}: choose one of {', '.join(ENGINES)}")
     from store.index.whoosh.engine import WhooshIndex

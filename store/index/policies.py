@@ -9,12 +9,25 @@ from __future__ import annotations
 
 import threading
 from array import array
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from functools import cached_property
 
-from store.index.query import FieldMatch, PolicyMatches, SearchQuery, VersionRef
+from store.index.query import (
+    And,
+    FieldMatch,
+    MatchAll,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    PolicyMatches,
+    Prefix,
+    SearchQuery,
+    Term,
+    VersionRef,
+)
 
 Masks = dict[int, int]  # pid -> bit set of versions (bit k: version k)
 
@@ -169,6 +182,56 @@ def field_masks(policies: Mapping[int, PolicyInfo], node: FieldMatch, allowed: M
         if mask:
             out[pid] = mask
     return out
+
+
+LeafMasks = Callable[[Term | Prefix | Phrase, Masks, bool], Masks]
+"""An engine's own matching of one leaf: ``(leaf, allowed, positive) -> masks``."""
+
+
+def node_masks(
+    node: Node,
+    allowed: Masks,
+    policies: Mapping[int, PolicyInfo],
+    leaf_masks: LeafMasks,
+    positive: bool = True,
+) -> Masks:
+    """Per policy, the ``allowed`` versions matching ``node``: AND/OR/NOT and field filters as
+    set operations over the versions' bit sets, each leaf matched by the engine
+    (``leaf_masks``; ``positive`` is False under a NOT, where scores are not needed)."""
+
+    def masks(node: Node, allowed: Masks, positive: bool) -> Masks:
+        if isinstance(node, MatchAll):
+            return dict(allowed)
+        if isinstance(node, FieldMatch):
+            return field_masks(policies, node, allowed)
+        if isinstance(node, Term | Prefix | Phrase):
+            return leaf_masks(node, allowed, positive)
+        if isinstance(node, And):
+            result: Masks | None = None
+            for child in sorted(node.children, key=lambda c: isinstance(c, Not)):
+                base = allowed if result is None else result
+                if isinstance(child, Not):
+                    excluded = masks(child.child, base, False)
+                    result = {p: m & ~excluded.get(p, 0) for p, m in base.items()}
+                else:
+                    found = masks(child, base, positive)
+                    result = {p: m & found[p] for p, m in base.items() if p in found}
+                result = {p: m for p, m in result.items() if m}
+            return result if result is not None else dict(allowed)
+        if isinstance(node, Or):
+            out: Masks = {}
+            for child in node.children:
+                for pid, mask in masks(child, allowed, positive).items():
+                    out[pid] = out.get(pid, 0) | mask
+            return out
+        if isinstance(node, Not):
+            excluded = masks(node.child, allowed, False)
+            return {
+                p: m for p, m in ((p, m & ~excluded.get(p, 0)) for p, m in allowed.items()) if m
+            }
+        raise TypeError(f"not a query node: {node!r}")
+
+    return masks(node, allowed, positive)
 
 
 def _matches(value: str, want: str, prefix: bool) -> bool:

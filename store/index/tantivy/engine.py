@@ -41,7 +41,7 @@ from store.index.query import (
     query_lang_filter,
     query_words,
 )
-from store.index.source import read_text
+from store.index.source import read_text, texts_ahead
 from store.index.tantivy.catalog import Catalog
 from store.index.tantivy.prepare import Prepared, prepare_all
 from store.index.tantivy.schema import CURRENT_DIR, LAYOUT, META, SECTIONS_DIR, build_schema
@@ -323,10 +323,11 @@ class TantivyIndex(SearchIndex):
                     versions, groups, language_of, workers
                 ):
                     for i, version in enumerate(policy_versions):
-                        if ready is None:
-                            indexer.add(version, read_text(versions, version))
+                        step = ready[i]
+                        if isinstance(step, Prepared):
+                            indexer.add_prepared(version, step)
                         else:
-                            indexer.add_prepared(version, ready[i])
+                            indexer.add(version, step)
                         done += 1
                         if progress and (done % REPORT_EVERY == 0 or done == len(todo)):
                             progress(done, len(todo))
@@ -377,11 +378,13 @@ def _prepared(
     groups: dict[tuple[str, str], list[Version]],
     language_of: LanguageOf | None,
     workers: int,
-) -> Iterator[tuple[tuple[str, str], list[Version], list[Prepared] | None]]:
-    """Each policy with its versions and, with workers, those versions read and analysed."""
+) -> Iterator[tuple[tuple[str, str], list[Version], Sequence[Prepared | str | None]]]:
+    """Each policy with its versions and, per version, its text read from git or, with
+    workers, the version read and analysed."""
     if workers <= 1:
-        for key, policy_versions in groups.items():
-            yield key, policy_versions, None
+        texts = texts_ahead(versions, groups.values())
+        for (key, policy_versions), read in zip(groups.items(), texts, strict=True):
+            yield key, policy_versions, read
         return
     jobs = [
         (policy_versions, language_of(*key) if language_of else None)

@@ -20,9 +20,9 @@ from pathlib import Path
 from store.git.versions import Version, VersionStore
 from store.index.analysis import PLAIN, detect_language, field_language
 from store.index.processes import die_with_parent
-from store.index.sections import split_sections
-from store.index.source import read_text
-from store.index.tantivy.terms import analysed
+from store.index.sections import SectionSplitter
+from store.index.source import read_texts
+from store.index.tantivy.terms import PartTerms
 
 
 @dataclass(frozen=True)
@@ -46,35 +46,47 @@ class Prepared:
 
 Job = tuple[list[Version], str | None]  # a policy's versions, its known language
 
-_STORE: VersionStore | None = None
+
+@dataclass
+class Worker:
+    """What a worker process keeps between jobs: the archive, and the memories of the
+    paragraphs it has cut and analysed."""
+
+    store: VersionStore
+    splitter: SectionSplitter
+    parts: PartTerms
+
+
+_WORKER: Worker | None = None
 
 
 def _start(archive_dir: str, parent: int) -> None:
-    global _STORE
+    global _WORKER
     die_with_parent(parent)
-    _STORE = VersionStore(Path(archive_dir))
+    _WORKER = Worker(VersionStore(Path(archive_dir)), SectionSplitter(), PartTerms())
 
 
 def prepare_policy(job: Job) -> list[Prepared]:
     """Read, cut and analyse one policy's versions (in a worker)."""
-    assert _STORE is not None
-    return list(prepared(_STORE, *job))
+    assert _WORKER is not None
+    return list(prepared(_WORKER, *job))
 
 
-def prepared(store: VersionStore, versions: list[Version], known: str | None) -> Iterator[Prepared]:
+def prepared(worker: Worker, versions: list[Version], known: str | None) -> Iterator[Prepared]:
     lang = known
     previous: set[str] = set()
-    for i, version in enumerate(versions):
-        text = read_text(store, version) or ""
+    parts = worker.parts
+    for i, text in enumerate(read_texts(worker.store, versions)):
+        text = text or ""
         if i == 0 and lang is None:
             lang = detect_language(text)
         analyser = field_language(lang)
-        sections = split_sections(text) if text else []
+        sections = worker.splitter.split(text) if text else []
         new = {
             s.key: NewSection(
                 s.text,
-                analysed(analyser, s.text),
-                analysed(PLAIN, s.text) if analyser != PLAIN else None,
+                parts.terms(analyser, s.parts),
+                parts.terms(PLAIN, s.parts) if analyser != PLAIN else None,
             )
             for s in sections
             if s.key not in previous

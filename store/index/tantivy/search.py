@@ -28,7 +28,7 @@ from store.index.analysis import PLAIN, fold
 from store.index.budget import Budget
 from store.index.highlight import highlight
 from store.index.page import result_page
-from store.index.policies import Masks, field_masks
+from store.index.policies import Masks, node_masks
 from store.index.query import (
     And,
     FieldMatch,
@@ -338,36 +338,7 @@ class Evaluation:
 
     def masks(self, node: Node, allowed: Masks, positive: bool = True) -> Masks:
         """Per policy, the allowed versions matching ``node``."""
-        if isinstance(node, MatchAll):
-            return dict(allowed)
-        if isinstance(node, FieldMatch):
-            return field_masks(self.catalog.policies, node, allowed)
-        if isinstance(node, Term | Prefix | Phrase):
-            return self._leaf_masks(node, allowed, positive)
-        if isinstance(node, And):
-            result: Masks | None = None
-            for child in sorted(node.children, key=lambda c: isinstance(c, Not)):
-                base = allowed if result is None else result
-                if isinstance(child, Not):
-                    excluded = self.masks(child.child, base, positive=False)
-                    result = {p: m & ~excluded.get(p, 0) for p, m in base.items()}
-                else:
-                    found = self.masks(child, base, positive)
-                    result = {p: m & found[p] for p, m in base.items() if p in found}
-                result = {p: m for p, m in result.items() if m}
-            return result if result is not None else dict(allowed)
-        if isinstance(node, Or):
-            out: Masks = {}
-            for child in node.children:
-                for pid, mask in self.masks(child, allowed, positive).items():
-                    out[pid] = out.get(pid, 0) | mask
-            return out
-        if isinstance(node, Not):
-            excluded = self.masks(node.child, allowed, positive=False)
-            return {
-                p: m for p, m in ((p, m & ~excluded.get(p, 0)) for p, m in allowed.items()) if m
-            }
-        raise TypeError(f"not a query node: {node!r}")
+        return node_masks(node, allowed, self.catalog.policies, self._leaf_masks, positive)
 
     def _leaf_masks(self, node: Term | Prefix | Phrase, allowed: Masks, positive: bool) -> Masks:
         leaf = Leaf(node)

@@ -38,3 +38,28 @@ def analyser_for(lang: str) -> PolicyAnalyzer:
     if found is None:
         found = _ANALYSERS[lang] = PolicyAnalyzer(lang)
     return found
+
+
+class PartTerms:
+    """The index terms of sections, analysed part by part (:attr:`Section.parts`, which no
+    word spans), each distinct part once per analyser: an edit changes one paragraph of a
+    section, and its other paragraphs were analysed with the section's previous run. A
+    bounded memory, one per indexer (or worker process)."""
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.limit = limit
+        self._seen: dict[str, dict[str, str]] = {}
+
+    def terms(self, analyser: str, parts: tuple[str, ...]) -> str:
+        """``analysed(analyser, "\\n\\n".join(parts))``."""
+        seen = self._seen.setdefault(analyser, {})
+        if len(seen) > self.limit:
+            seen.clear()
+        out = []
+        for part in parts:
+            found = seen.get(part)
+            if found is None:
+                found = seen[part] = analysed(analyser, part)
+            if found:
+                out.append(found)
+        return " ".join(out)

@@ -26,7 +26,7 @@ from store.index.analysis import (
     field_language,
 )
 from store.index.base import LanguageOf
-from store.index.sections import split_sections
+from store.index.sections import Section, SectionSplitter
 from store.index.tantivy.catalog import Catalog, PolicyEntry, RunRow, stored_bytes
 from store.index.tantivy.schema import (
     CUR,
@@ -39,7 +39,7 @@ from store.index.tantivy.schema import (
     text_field,
     word_field,
 )
-from store.index.tantivy.terms import analysed
+from store.index.tantivy.terms import PartTerms, analysed
 
 if TYPE_CHECKING:
     from store.index.tantivy.prepare import Prepared
@@ -108,6 +108,12 @@ def fill(run: OpenRun, text: str) -> None:
     run.words = analysed(PLAIN, text) if run.row[5] != PLAIN else None
 
 
+def section_terms(parts: PartTerms, analyser: str, section: Section) -> tuple[str, str | None]:
+    """A new section's stems, and its words (folded) for a stemmed language."""
+    terms = parts.terms(analyser, section.parts)
+    return terms, parts.terms(PLAIN, section.parts) if analyser != PLAIN else None
+
+
 def meta_document(head: str | None, max_pid: int, max_run: int) -> tantivy.Document:
     doc = tantivy.Document()
     doc.add_text("key", META)
@@ -140,6 +146,8 @@ class Indexer:
         self.states: dict[tuple[str, str], PolicyState] = {}
         self.next_run = (catalog.max_run if catalog else 0) + 1
         self.next_pid = (catalog.max_pid if catalog else 0) + 1
+        self.splitter = SectionSplitter()
+        self.parts = PartTerms()
 
     # ------------------------------------------------------------------ policy state
 
@@ -189,13 +197,12 @@ class Indexer:
             return False
         state = self.state(version.service, version.type)
         lang = self._language(version, state, text or "")
-        sections = split_sections(text) if text else []
-        texts = {s.key: s.text for s in sections}
+        sections = self.splitter.split(text) if text else []
+        by_key = {s.key: s for s in sections}
 
         def new_run(row: RunRow) -> OpenRun:
-            run = OpenRun(row, texts[row[4]])
-            fill(run, texts[row[4]])
-            return run
+            section = by_key[row[4]]
+            return OpenRun(row, section.text, *section_terms(self.parts, row[5], section))
 
         self._append(version, state, lang, [(s.key, s.words) for s in sections], new_run)
         return True
