@@ -225,8 +225,8 @@ def test_settings_other_parts_rely_on_have_their_defaults(tmp_path):
 
 
 def test_distributed_settings(tmp_path):
-    """[database] url, [search] url/replicas and [queue] url: URLs checked when the file is
-    read; the postgresql engine uses the database url unless [search] url is set."""
+    """[database] url, [search] url/replicas: URLs checked when the file is read; the
+    postgresql engine uses the database url unless [search] url is set."""
     config = config_from_mapping(
         {
             "database": {"url": "postgresql://archive@127.0.0.1:5432/archive"},
@@ -234,13 +234,11 @@ def test_distributed_settings(tmp_path):
                 "engine": "postgresql",
                 "replicas": ["postgresql://archive@127.0.0.1:5433/archive"],
             },
-            "queue": {"url": "redis://127.0.0.1:6379/0"},
         },
         path=tmp_path / "config.toml",
     )
     assert config.search_url == "postgresql://archive@127.0.0.1:5432/archive"
     assert config.search.replicas == ("postgresql://archive@127.0.0.1:5433/archive",)
-    assert config.queue.url == "redis://127.0.0.1:6379/0"
     apart = config_from_mapping(
         {"search": {"engine": "postgresql", "url": "postgres://s@10.0.0.2/search"}},
         path=tmp_path / "config.toml",
@@ -254,7 +252,7 @@ def test_distributed_settings(tmp_path):
     [
         ({"database": {"url": "mysql://x@h/db"}}, "[database]: url must be a URL such as"),
         ({"database": {"url": "postgresql://h:99999/db"}}, "bad port"),
-        ({"queue": {"url": "http://127.0.0.1:6379"}}, "[queue]: url must be a URL such as"),
+        ({"queue": {"url": "redis://127.0.0.1:6379"}}, "unknown top-level key(s) queue"),
         ({"search": {"replicas": "nope"}}, "[search]: replicas must be a URL such as"),
         ({"search": {"engine": "postgresql"}}, "needs a database: set [database] url"),
         ({"search": {"engine": "opensearch"}}, "'whoosh' or 'tantivy' or 'postgresql'"),

@@ -270,17 +270,11 @@ def _engine(value: Any, where: str) -> str:
 
 
 _DATABASE_SCHEMES = ("postgresql", "postgres")
-_QUEUE_SCHEMES = ("redis", "rediss")
 
 
 def database_url(value: Any, where: str) -> str:
     """A PostgreSQL connection URL (``postgresql://user@host:port/db``), or "" for none."""
     return _service_url(value, _DATABASE_SCHEMES, "postgresql://user@127.0.0.1:5432/archive")
-
-
-def queue_url(value: Any, where: str) -> str:
-    """A Redis URL (``redis://host:port/db``), or "" for none."""
-    return _service_url(value, _QUEUE_SCHEMES, "redis://127.0.0.1:6379/0")
 
 
 def _service_url(value: Any, schemes: tuple[str, ...], example: str) -> str:
@@ -316,19 +310,6 @@ class DatabaseSettings:
         "over with `policy-archive migrate-state --to URL`.",
         "",
         parse=database_url,
-        kind="string",
-    )
-
-
-@dataclass(frozen=True)
-class QueueSettings:
-    """The task queue that spreads fetches over workers (`run --queue`, `worker --queue`)."""
-
-    url: str = _help(
-        "Redis URL (redis://host:port/db) of the fetch queue; empty runs every check in the "
-        "`run` process itself. `run --queue URL` and `worker --queue URL` override it.",
-        "",
-        parse=queue_url,
         kind="string",
     )
 
@@ -668,7 +649,6 @@ TABLES: tuple[Table, ...] = (
     Table("export", ExportSettings),
     Table("search", SearchSettings),
     Table("database", DatabaseSettings),
-    Table("queue", QueueSettings),
     Table("policy", PolicySettings, many=True),
     Table("alert", AlertSettings, many=True),
 )
@@ -692,7 +672,6 @@ class Config:
     export: ExportSettings = field(default_factory=ExportSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
-    queue: QueueSettings = field(default_factory=QueueSettings)
     alerts: tuple[AlertSettings, ...] = ()
     policies: tuple[PolicyConfig, ...] = ()
     declarations: Path | None = None
