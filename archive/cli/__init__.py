@@ -148,4 +148,4 @@ def main(ctx: click.Context, config_path: str | None, data_dir: str | None, verb
 
 
 # Feature modules register their commands on `main` when imported.
-from archive.cli import alerts, core, research, search, users, web  # noqa: E402, F401
+from archive.cli import alerts, core, research, search, state, users, web  # noqa: E402, F401
